@@ -1,0 +1,1 @@
+"""NeuMF engine: pure NumPy / PyTorch, no Django. See docs/architecture.md."""

@@ -1,0 +1,87 @@
+"""Frozen configuration and the backend protocol shared by the NumPy and PyTorch NeuMF."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+ModelKind = Literal["neumf", "gmf", "mlp"]
+Backend = Literal["numpy", "torch"]
+
+
+@dataclass(frozen=True)
+class NeuMFConfig:
+    """Architecture and training hyper-parameters (He et al., WWW 2017, section 3)."""
+
+    model: ModelKind = "neumf"
+    gmf_dim: int = 8  # predictive factors of the GMF tower
+    mlp_layers: tuple[int, ...] = (64, 32, 16, 8)  # first layer = 2 x MLP embedding size
+    negatives: int = 4  # sampled negatives per positive, fresh every epoch
+    lr: float = 1e-3
+    batch_size: int = 256
+    epochs: int = 20
+    l2: float = 0.0  # L2 penalty on the embedding rows of a batch
+    dtype: Literal["float32", "float64"] = "float32"
+    alpha: float = 0.5  # weight of GMF vs MLP when NeuMF starts from pre-trained towers
+    patience: int | None = None  # early stopping on validation HR@K; None trains all epochs
+    top_k: int = 10
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def mlp_dim(self) -> int:
+        """Embedding size of each side of the MLP tower."""
+        return self.mlp_layers[0] // 2
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["mlp_layers"] = list(self.mlp_layers)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NeuMFConfig:
+        data = dict(data)
+        if "mlp_layers" in data:
+            data["mlp_layers"] = tuple(int(x) for x in data["mlp_layers"])
+        return cls(**data)
+
+
+class NeuMFModel(Protocol):
+    """What both backends implement. Weights use one canonical layout (see WEIGHT NAMES).
+
+    WEIGHT NAMES (numpy arrays, shared by both backends, row-major, `x @ W + b` convention):
+      gmf_user [n_users, gmf_dim]      gmf_item [n_items, gmf_dim]
+      mlp_user [n_users, mlp_dim]      mlp_item [n_items, mlp_dim]
+      mlp_W{k} [layers[k-1], layers[k]], mlp_b{k} [layers[k]]   for k = 1 .. len(layers) - 1
+      out_W   [gmf_dim + layers[-1], 1], out_b [1]
+    A GMF-only model has no mlp_* entries and out_W is [gmf_dim, 1]; MLP-only has no gmf_*.
+    """
+
+    config: NeuMFConfig
+    n_users: int
+    n_items: int
+
+    def get_weights(self) -> dict[str, NDArray[np.floating]]: ...
+
+    def set_weights(self, weights: dict[str, NDArray[np.floating]]) -> None: ...
+
+    def train_epoch(
+        self,
+        users: NDArray[np.int64],
+        items: NDArray[np.int64],
+        labels: NDArray[np.floating],
+        *,
+        batch_size: int,
+    ) -> float:
+        """One pass over the rows in the order given, one Adam step per batch; mean BCE."""
+        ...
+
+    def predict(self, users: NDArray[np.int64], items: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Probabilities for (user, item) pairs. users, items: [n]; returns [n]."""
+        ...
+
+    def score_users(self, users: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Scores of every item for each user: [len(users), n_items]; item side computed once."""
+        ...
