@@ -1,0 +1,61 @@
+"""Reads of the catalog: listing, filtering, search and popularity."""
+
+from __future__ import annotations
+
+from django.db.models import F, Prefetch, Q, QuerySet
+
+from catalog.models import Genre, Movie
+
+MOVIE_ORDERINGS = {
+    "title": ("title", "id"),
+    "-title": ("-title", "-id"),
+    "year": (F("year").asc(nulls_last=True), "id"),
+    "-year": (F("year").desc(nulls_last=True), "id"),
+    "popularity": ("-rating_count", "id"),
+    "rating": ("-rating_mean", "-rating_count", "id"),
+    "newest": ("-created", "-id"),
+}
+
+
+def genre_list() -> QuerySet[Genre]:
+    return Genre.objects.order_by("name")
+
+
+def movie_list(
+    *,
+    search: str | None = None,
+    genre: str | None = None,
+    year_min: int | None = None,
+    year_max: int | None = None,
+    min_ratings: int | None = None,
+    ordering: str = "popularity",
+) -> QuerySet[Movie]:
+    """Movies filtered by title search, genre slug or name, year range and rating count."""
+    movies = Movie.objects.all()
+    if search:
+        movies = movies.filter(title__icontains=search.strip())
+    if genre:
+        movies = movies.filter(Q(genres__slug=genre) | Q(genres__name__iexact=genre))
+    if year_min is not None:
+        movies = movies.filter(year__gte=year_min)
+    if year_max is not None:
+        movies = movies.filter(year__lte=year_max)
+    if min_ratings is not None:
+        movies = movies.filter(rating_count__gte=min_ratings)
+    order = MOVIE_ORDERINGS.get(ordering, MOVIE_ORDERINGS["popularity"])
+    return movies.order_by(*order).prefetch_related(
+        Prefetch("genres", queryset=Genre.objects.order_by("name"))
+    )
+
+
+def movie_get(*, movie_id: int) -> Movie | None:
+    return (
+        Movie.objects.prefetch_related(Prefetch("genres", queryset=Genre.objects.order_by("name")))
+        .filter(pk=movie_id)
+        .first()
+    )
+
+
+def movie_popular(*, limit: int = 24, genre: str | None = None) -> QuerySet[Movie]:
+    """Most rated movies; the signed-out rows and the onboarding grid use this."""
+    return movie_list(genre=genre, ordering="popularity")[:limit]

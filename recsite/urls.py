@@ -1,0 +1,13 @@
+"""Root URLs: pages per app, the admin, the versioned API."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/", include("recsite.api")),
+    path("staff/", include("recommender.urls")),
+    path("", include("ratings.urls")),
+    path("", include("catalog.urls")),
+]
