@@ -11,7 +11,9 @@ ALLOWED_SCORES = tuple(Decimal(n) / 2 for n in range(1, 11))  # 0.5, 1.0, ..., 5
 
 
 class Rating(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ratings")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ratings"
+    )
     movie = models.ForeignKey(Movie, on_delete=models.CASCADE, related_name="ratings")
     score = models.DecimalField(max_digits=2, decimal_places=1)
     # When the rating was given: MovieLens timestamps for imported data, now for live ratings.
