@@ -234,11 +234,17 @@ def _copy_postgres(cursor: CursorWrapper, rows: Iterator[_Row]) -> int:
             yield "".join(f"{a}\t{b}\t{c}\t{d}\t{e}\n" for a, b, c, d, e in batch)
 
     raw = cursor.cursor if hasattr(cursor, "cursor") else cursor
-    raw.copy_expert(
-        f"COPY {STAGING_TABLE} (line_no, ml_user, ml_movie, score, ts) FROM STDIN",
-        IteratorFile(chunks()),
-        size=1 << 16,
-    )
+    source = IteratorFile(chunks())
+    try:
+        raw.copy_expert(
+            f"COPY {STAGING_TABLE} (line_no, ml_user, ml_movie, score, ts) FROM STDIN",
+            source,
+            size=1 << 16,
+        )
+    except Exception:
+        if source.error is not None:
+            raise source.error from None
+        raise
     return count
 
 

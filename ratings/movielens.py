@@ -308,6 +308,8 @@ class IteratorFile(io.RawIOBase):
     def __init__(self, chunks: Iterator[str]) -> None:
         self._chunks = chunks
         self._buffer = b""
+        # The database driver wraps errors raised inside read(); keep ours to re-raise them.
+        self.error: Exception | None = None
 
     def readable(self) -> bool:
         return True
@@ -318,6 +320,9 @@ class IteratorFile(io.RawIOBase):
                 self._buffer += next(self._chunks).encode()
             except StopIteration:
                 break
+            except Exception as exc:
+                self.error = exc
+                raise
         size = min(len(target), len(self._buffer))
         target[:size] = self._buffer[:size]
         self._buffer = self._buffer[size:]

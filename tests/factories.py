@@ -34,6 +34,7 @@ class GenreFactory(factory.django.DjangoModelFactory):
 class MovieFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Movie
+        skip_postgeneration_save = True
 
     title = factory.Sequence(lambda n: f"Movie {n}")
     year = 1999
