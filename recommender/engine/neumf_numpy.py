@@ -1,0 +1,496 @@
+"""NeuMF (He et al., WWW 2017) in pure NumPy: hand-written forward, backward and lazy Adam."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+from numpy.typing import NDArray
+
+from recommender.engine.config import NeuMFConfig
+
+# Symbols follow docs/ncf-backprop.md: eu / ei are the gathered user / item rows of the merged
+# tables, h_gmf / h_mlp the tower outputs, z the logit, dz_out its gradient, and so on.
+
+ADAM_BETA1 = 0.9
+ADAM_BETA2 = 0.999
+ADAM_EPS = 1e-8
+EMBEDDING_STD = 0.01  # N(0, 0.01) as in the paper's released code
+_PREDICT_CHUNK = 1 << 16
+_SCORE_CELLS = 1 << 18  # user x item pairs per scoring block: keeps blocks inside the L2/L3 cache
+
+FloatArray = NDArray[np.floating]
+Weights = dict[str, FloatArray]
+
+
+def tower_dims(config: NeuMFConfig) -> tuple[int, int]:
+    """(GMF factors, MLP embedding size per side) of a config; 0 for an absent tower."""
+    gmf = config.gmf_dim if config.model in ("neumf", "gmf") else 0
+    mlp = config.mlp_dim if config.model in ("neumf", "mlp") else 0
+    if config.model in ("neumf", "mlp") and (
+        len(config.mlp_layers) < 1 or config.mlp_layers[0] % 2 or min(config.mlp_layers) < 1
+    ):
+        raise ValueError(f"mlp_layers must start with an even width: {config.mlp_layers}")
+    return gmf, mlp
+
+
+def weight_shapes(n_users: int, n_items: int, config: NeuMFConfig) -> dict[str, tuple[int, ...]]:
+    """Canonical weight names and shapes (see NeuMFModel), in a fixed order."""
+    gmf, mlp = tower_dims(config)
+    shapes: dict[str, tuple[int, ...]] = {}
+    if gmf:
+        shapes["gmf_user"] = (n_users, gmf)
+        shapes["gmf_item"] = (n_items, gmf)
+    if mlp:
+        shapes["mlp_user"] = (n_users, mlp)
+        shapes["mlp_item"] = (n_items, mlp)
+        layers = config.mlp_layers
+        for k in range(1, len(layers)):
+            shapes[f"mlp_W{k}"] = (layers[k - 1], layers[k])
+            shapes[f"mlp_b{k}"] = (layers[k],)
+    shapes["out_W"] = (gmf + (config.mlp_layers[-1] if mlp else 0), 1)
+    shapes["out_b"] = (1,)
+    return shapes
+
+
+def dense_names(config: NeuMFConfig) -> list[str]:
+    """Names of the dense (non-embedding) weights, in the order of the flat parameter buffer."""
+    shapes = weight_shapes(1, 1, config)
+    return [name for name in shapes if name.startswith(("mlp_W", "mlp_b", "out_"))]
+
+
+def init_weights(n_users: int, n_items: int, config: NeuMFConfig, *, seed: int) -> Weights:
+    """Paper initialisation: embeddings N(0, 0.01), Glorot-uniform hidden layers, LeCun-uniform
+    output layer, zero biases. Both backends start from this, so equal seeds give equal models."""
+    rng = np.random.default_rng(seed)
+    weights: Weights = {}
+    for name, shape in weight_shapes(n_users, n_items, config).items():
+        if name.startswith(("gmf_", "mlp_user", "mlp_item")):
+            weights[name] = rng.normal(0.0, EMBEDDING_STD, size=shape)
+        elif name.startswith("mlp_W"):
+            limit = math.sqrt(6.0 / (shape[0] + shape[1]))
+            weights[name] = rng.uniform(-limit, limit, size=shape)
+        elif name == "out_W":
+            limit = math.sqrt(3.0 / shape[0])
+            weights[name] = rng.uniform(-limit, limit, size=shape)
+        else:
+            weights[name] = np.zeros(shape)
+    return weights
+
+
+def check_weights(weights: Mapping[str, FloatArray], shapes: Mapping[str, tuple[int, ...]]) -> None:
+    """Raise ValueError unless `weights` has exactly the names and shapes in `shapes`."""
+    missing = sorted(set(shapes) - set(weights))
+    extra = sorted(set(weights) - set(shapes))
+    if missing or extra:
+        raise ValueError(f"weight names differ: missing {missing}, unexpected {extra}")
+    for name, shape in shapes.items():
+        if tuple(np.shape(weights[name])) != shape:
+            raise ValueError(f"{name}: shape {np.shape(weights[name])}, expected {shape}")
+
+
+def fuse_pretrained(gmf_weights: Weights, mlp_weights: Weights, alpha: float) -> Weights:
+    """NeuMF weights from a pre-trained GMF and MLP (He et al., section 3.4.1).
+
+    out_W = [alpha * h_gmf ; (1 - alpha) * h_mlp] and out_b = alpha * b_gmf + (1 - alpha) * b_mlp,
+    so the fused logit is alpha * z_gmf + (1 - alpha) * z_mlp. Backend-neutral: canonical dicts.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    if any(k.startswith("mlp_") for k in gmf_weights) or any(
+        k.startswith("gmf_") for k in mlp_weights
+    ):
+        raise ValueError("fuse_pretrained needs a GMF-only and an MLP-only model, in that order")
+    fused: Weights = {k: np.array(v, copy=True) for k, v in gmf_weights.items() if k[:4] == "gmf_"}
+    fused.update({k: np.array(v, copy=True) for k, v in mlp_weights.items() if k[:4] == "mlp_"})
+    fused["out_W"] = np.concatenate(
+        (alpha * gmf_weights["out_W"], (1.0 - alpha) * mlp_weights["out_W"]), axis=0
+    )  # [gmf_dim + layers[-1], 1]
+    fused["out_b"] = alpha * gmf_weights["out_b"] + (1.0 - alpha) * mlp_weights["out_b"]  # [1]
+    return fused
+
+
+def sample_negatives(
+    pos_users: NDArray[np.int64],
+    pos_items: NDArray[np.int64],
+    n_items: int,
+    negatives: int,
+    rng: np.random.Generator,
+) -> NDArray[np.int64]:
+    """Items drawn uniformly for each positive, `negatives` per row, none of them a positive of
+    that user: [len(pos_users) * negatives], user order = np.repeat(pos_users, negatives)."""
+    keys = np.unique(pos_users * n_items + pos_items)  # [n_pos] sorted
+    users = np.repeat(pos_users, negatives)  # [n_pos * negatives]
+    drawn = rng.integers(0, n_items, size=users.shape[0], dtype=np.int64)
+    todo = np.arange(users.shape[0])
+    while todo.shape[0]:
+        cand = users[todo] * n_items + drawn[todo]
+        hit = np.searchsorted(keys, cand)
+        hit = np.minimum(hit, keys.shape[0] - 1)
+        todo = todo[keys[hit] == cand]  # rows whose draw is a training positive: draw again
+        drawn[todo] = rng.integers(0, n_items, size=todo.shape[0], dtype=np.int64)
+    return drawn
+
+
+def _sigmoid(z: FloatArray) -> FloatArray:
+    e = np.exp(-np.abs(z))
+    r = 1.0 / (1.0 + e)
+    return np.where(z >= 0, r, e * r)
+
+
+def _row_sums(idx: NDArray[np.int64], grads: FloatArray) -> tuple[NDArray[np.int64], FloatArray]:
+    """Distinct rows of `idx` and the sum of `grads` over each: sort + reduceat, O(B log B),
+    instead of np.add.at, whose unbuffered loop is ~20x slower."""
+    order = np.argsort(idx, kind="stable")  # [batch]
+    ordered = idx[order]  # [batch]
+    first = np.empty(ordered.shape[0], dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    starts = np.flatnonzero(first)  # [n_rows]
+    return ordered[starts], np.add.reduceat(grads[order], starts, axis=0)  # [n_rows, dim]
+
+
+class NeuMFNumpy:
+    """NeuMF / GMF / MLP with a hand-written backward pass and lazy Adam (see docs/ncf-backprop.md).
+
+    The user-side GMF and MLP embeddings live side by side in one table (`[n_users, gmf + mlp]`),
+    likewise the item side, so a batch needs one gather and one scatter per side. The dense
+    weights are views into one flat buffer, so dense Adam is a handful of vector operations.
+    """
+
+    def __init__(self, n_users: int, n_items: int, config: NeuMFConfig, *, seed: int) -> None:
+        self.config = config
+        self.n_users = n_users
+        self.n_items = n_items
+        self.dtype = np.dtype(config.dtype)
+        self._gd, self._md = tower_dims(config)
+        self._n_hidden = len(config.mlp_layers) - 1 if self._md else 0
+        self._shapes = weight_shapes(n_users, n_items, config)
+        width = self._gd + self._md
+        self._user_table = np.zeros((n_users, width), self.dtype)  # [n_users, gmf + mlp]
+        self._item_table = np.zeros((n_items, width), self.dtype)  # [n_items, gmf + mlp]
+        self._dense, self._views = self._flat_buffer()
+        self._dense_grad, self._grad_views = self._flat_buffer()
+        self._user_m = np.zeros_like(self._user_table)
+        self._user_v = np.zeros_like(self._user_table)
+        self._item_m = np.zeros_like(self._item_table)
+        self._item_v = np.zeros_like(self._item_table)
+        self._dense_m = np.zeros_like(self._dense)
+        self._dense_v = np.zeros_like(self._dense)
+        self._t = 0
+        self._version = 0
+        self._score_cache: tuple[int, dict[str, FloatArray]] | None = None
+        self.set_weights(init_weights(n_users, n_items, config, seed=seed))
+
+    def _flat_buffer(self) -> tuple[FloatArray, dict[str, FloatArray]]:
+        names = dense_names(self.config)
+        sizes = [math.prod(self._shapes[n]) for n in names]
+        flat = np.zeros(sum(sizes), self.dtype)
+        views: dict[str, FloatArray] = {}
+        start = 0
+        for name, size in zip(names, sizes, strict=True):
+            views[name] = flat[start : start + size].reshape(self._shapes[name])
+            start += size
+        return flat, views
+
+    # -- weights -------------------------------------------------------------------------------
+
+    def get_weights(self) -> dict[str, FloatArray]:
+        gd = self._gd
+        weights: dict[str, FloatArray] = {}
+        if gd:
+            weights["gmf_user"] = self._user_table[:, :gd].copy()
+            weights["gmf_item"] = self._item_table[:, :gd].copy()
+        if self._md:
+            weights["mlp_user"] = self._user_table[:, gd:].copy()
+            weights["mlp_item"] = self._item_table[:, gd:].copy()
+        weights.update({name: view.copy() for name, view in self._views.items()})
+        return {name: weights[name] for name in self._shapes}
+
+    def set_weights(self, weights: dict[str, FloatArray]) -> None:
+        """Load canonical weights (cast to config.dtype) and restart the optimizer state."""
+        check_weights(weights, self._shapes)
+        gd = self._gd
+        if gd:
+            self._user_table[:, :gd] = weights["gmf_user"]
+            self._item_table[:, :gd] = weights["gmf_item"]
+        if self._md:
+            self._user_table[:, gd:] = weights["mlp_user"]
+            self._item_table[:, gd:] = weights["mlp_item"]
+        for name, view in self._views.items():
+            view[...] = weights[name]
+        for state in (self._user_m, self._user_v, self._item_m, self._item_v):
+            state.fill(0.0)
+        self._dense_m.fill(0.0)
+        self._dense_v.fill(0.0)
+        self._t = 0
+        self._version += 1
+
+    # -- forward and backward ------------------------------------------------------------------
+
+    def _forward_backward(
+        self, u: NDArray[np.int64], i: NDArray[np.int64], y: FloatArray
+    ) -> tuple[float, float, FloatArray, FloatArray]:
+        """Sum of BCE over the batch, the L2 term, and d_eu / d_ei, the gradients of the batch
+        objective (mean BCE + L2) w.r.t. the gathered rows; dense gradients go to _grad_views."""
+        gd, md, n_hidden = self._gd, self._md, self._n_hidden
+        n = u.shape[0]
+        views, grads = self._views, self._grad_views
+        eu = np.take(self._user_table, u, axis=0)  # [batch, gmf + mlp]
+        ei = np.take(self._item_table, i, axis=0)  # [batch, gmf + mlp]
+        h_parts: list[FloatArray] = []
+        if gd:
+            p_gmf = eu[:, :gd]  # [batch, gmf_dim]
+            q_gmf = ei[:, :gd]  # [batch, gmf_dim]
+            h_gmf = p_gmf * q_gmf  # [batch, gmf_dim]
+            h_parts.append(h_gmf)
+        xs: list[FloatArray] = []
+        if md:
+            x = np.concatenate((eu[:, gd:], ei[:, gd:]), axis=1)  # [batch, 2 * mlp_dim]
+            xs.append(x)
+            for k in range(1, n_hidden + 1):
+                a = x @ views[f"mlp_W{k}"]  # [batch, layers[k]]
+                a += views[f"mlp_b{k}"]
+                x = np.maximum(a, 0.0, out=a)  # x_k = relu(a_k); a_k is not needed again
+                xs.append(x)
+            h_parts.append(x)  # h_mlp = x_L
+        h = h_parts[0] if len(h_parts) == 1 else np.concatenate(h_parts, axis=1)  # [batch, F]
+        out_w = views["out_W"][:, 0]  # [F]
+        z = h @ out_w + views["out_b"][0]  # [batch]
+
+        e = np.exp(-np.abs(z))  # [batch]; exp of a non-positive number never overflows
+        bce_sum = float(np.sum(np.maximum(z, 0.0) - y * z + np.log1p(e)))
+        r = 1.0 / (1.0 + e)
+        sig = np.where(z >= 0, r, e * r)  # [batch] sigmoid(z)
+        dz_out = (sig - y) * (1.0 / n)  # [batch]
+
+        grads["out_W"][:, 0] = dz_out @ h  # [F]
+        grads["out_b"][0] = dz_out.sum()
+        dh = np.multiply.outer(dz_out, out_w)  # [batch, F]
+        d_eu = np.empty_like(eu)  # [batch, gmf + mlp]
+        d_ei = np.empty_like(ei)  # [batch, gmf + mlp]
+        if gd:
+            dh_gmf = dh[:, :gd]  # [batch, gmf_dim]
+            np.multiply(dh_gmf, q_gmf, out=d_eu[:, :gd])
+            np.multiply(dh_gmf, p_gmf, out=d_ei[:, :gd])
+        if md:
+            dx = dh[:, gd:]  # [batch, layers[-1]]  dh_mlp
+            for k in range(n_hidden, 0, -1):
+                da = dx * (xs[k] > 0)  # [batch, layers[k]]  relu'(a_k) = [x_k > 0]
+                np.matmul(xs[k - 1].T, da, out=grads[f"mlp_W{k}"])
+                np.sum(da, axis=0, out=grads[f"mlp_b{k}"])
+                dx = da @ views[f"mlp_W{k}"].T  # [batch, layers[k - 1]]
+            d_eu[:, gd:] = dx[:, :md]  # dx_0 split: user half
+            d_ei[:, gd:] = dx[:, md:]  # item half
+
+        reg = 0.0
+        l2 = self.config.l2
+        if l2:
+            reg = l2 / n * float(np.vdot(eu, eu) + np.vdot(ei, ei))
+            d_eu += (2.0 * l2 / n) * eu
+            d_ei += (2.0 * l2 / n) * ei
+        return bce_sum, reg, d_eu, d_ei
+
+    # -- optimizer -----------------------------------------------------------------------------
+
+    def _adam_step(
+        self, u: NDArray[np.int64], i: NDArray[np.int64], d_eu: FloatArray, d_ei: FloatArray
+    ) -> None:
+        self._t += 1
+        step_size = self.config.lr / (1.0 - ADAM_BETA1**self._t)
+        bc2_sqrt = math.sqrt(1.0 - ADAM_BETA2**self._t)
+        rows_u, g_u = _row_sums(u, d_eu)
+        rows_i, g_i = _row_sums(i, d_ei)
+        _lazy_adam(self._user_table, self._user_m, self._user_v, rows_u, g_u, step_size, bc2_sqrt)
+        _lazy_adam(self._item_table, self._item_m, self._item_v, rows_i, g_i, step_size, bc2_sqrt)
+        g, m, v = self._dense_grad, self._dense_m, self._dense_v
+        m += (1.0 - ADAM_BETA1) * (g - m)
+        v += (1.0 - ADAM_BETA2) * (g * g - v)
+        denom = np.sqrt(v)
+        denom /= bc2_sqrt
+        denom += ADAM_EPS
+        self._dense -= step_size * (m / denom)
+
+    # -- protocol ------------------------------------------------------------------------------
+
+    def _inputs(
+        self, users: NDArray[np.int64], items: NDArray[np.int64], labels: FloatArray | None = None
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], FloatArray]:
+        u = np.ascontiguousarray(users, dtype=np.int64)
+        i = np.ascontiguousarray(items, dtype=np.int64)
+        y = np.ascontiguousarray(labels if labels is not None else [], dtype=self.dtype)
+        if u.ndim != 1 or u.shape != i.shape or (labels is not None and y.shape != u.shape):
+            raise ValueError("users, items (and labels) must be 1-D arrays of one length")
+        if u.size and (u.min() < 0 or u.max() >= self.n_users):
+            raise IndexError("user index out of range")
+        if i.size and (i.min() < 0 or i.max() >= self.n_items):
+            raise IndexError("item index out of range")
+        return u, i, y
+
+    def train_epoch(
+        self,
+        users: NDArray[np.int64],
+        items: NDArray[np.int64],
+        labels: NDArray[np.floating],
+        *,
+        batch_size: int,
+    ) -> float:
+        """One pass over the rows in the order given, one Adam step per batch; mean BCE
+        (without the L2 term) over all rows."""
+        u, i, y = self._inputs(users, items, labels)
+        if batch_size < 1:
+            raise ValueError("batch_size must be positive")
+        n = int(u.shape[0])
+        total = 0.0
+        for start in range(0, n, batch_size):
+            stop = start + batch_size
+            bu, bi = u[start:stop], i[start:stop]
+            bce_sum, _, d_eu, d_ei = self._forward_backward(bu, bi, y[start:stop])
+            self._adam_step(bu, bi, d_eu, d_ei)
+            total += bce_sum
+        self._version += 1
+        return total / max(n, 1)
+
+    def train_epoch_sampled(
+        self,
+        pos_users: NDArray[np.int64],
+        pos_items: NDArray[np.int64],
+        *,
+        negatives: int,
+        batch_size: int,
+        seed: int,
+    ) -> float:
+        """Draw `negatives` non-positive items per positive, shuffle, and train one epoch.
+
+        pos_users, pos_items: [n_pos], all training positives (negatives never hit one).
+        Returns the mean BCE of the epoch's n_pos * (1 + negatives) rows.
+        """
+        u, i, _ = self._inputs(pos_users, pos_items)
+        rng = np.random.default_rng(seed)
+        neg_items = sample_negatives(u, i, self.n_items, negatives, rng)
+        users = np.concatenate((u, np.repeat(u, negatives)))  # [n_pos * (1 + negatives)]
+        items = np.concatenate((i, neg_items))
+        labels = np.zeros(users.shape[0], self.dtype)
+        labels[: u.shape[0]] = 1.0
+        order = rng.permutation(users.shape[0])
+        return self.train_epoch(users[order], items[order], labels[order], batch_size=batch_size)
+
+    def loss_and_grads(
+        self, users: NDArray[np.int64], items: NDArray[np.int64], labels: NDArray[np.floating]
+    ) -> tuple[float, dict[str, FloatArray]]:
+        """Batch objective (mean BCE + L2 term) and its gradient per canonical weight, without
+        stepping. Embedding gradients are full tables, zero outside the batch's rows."""
+        u, i, y = self._inputs(users, items, labels)
+        bce_sum, reg, d_eu, d_ei = self._forward_backward(u, i, y)
+        rows_u, g_u = _row_sums(u, d_eu)
+        rows_i, g_i = _row_sums(i, d_ei)
+        table_u = np.zeros_like(self._user_table)
+        table_i = np.zeros_like(self._item_table)
+        table_u[rows_u] = g_u
+        table_i[rows_i] = g_i
+        gd = self._gd
+        grads: dict[str, FloatArray] = {}
+        if gd:
+            grads["gmf_user"], grads["gmf_item"] = table_u[:, :gd], table_i[:, :gd]
+        if self._md:
+            grads["mlp_user"], grads["mlp_item"] = table_u[:, gd:], table_i[:, gd:]
+        grads.update({name: view.copy() for name, view in self._grad_views.items()})
+        return bce_sum / u.shape[0] + reg, {name: grads[name] for name in self._shapes}
+
+    def _logits(self, u: NDArray[np.int64], i: NDArray[np.int64]) -> FloatArray:
+        gd, views = self._gd, self._views
+        eu = np.take(self._user_table, u, axis=0)  # [n, gmf + mlp]
+        ei = np.take(self._item_table, i, axis=0)  # [n, gmf + mlp]
+        out_w = views["out_W"][:, 0]  # [F]
+        z = np.full(u.shape[0], views["out_b"][0], dtype=self.dtype)  # [n]
+        if gd:
+            z += (eu[:, :gd] * ei[:, :gd]) @ out_w[:gd]
+        if self._md:
+            x = np.concatenate((eu[:, gd:], ei[:, gd:]), axis=1)  # [n, 2 * mlp_dim]
+            for k in range(1, self._n_hidden + 1):
+                x = x @ views[f"mlp_W{k}"]
+                x += views[f"mlp_b{k}"]
+                np.maximum(x, 0.0, out=x)
+            z += x @ out_w[gd:]
+        return z
+
+    def predict(self, users: NDArray[np.int64], items: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Probabilities for (user, item) pairs. users, items: [n]; returns [n]."""
+        u, i, _ = self._inputs(users, items)
+        out = np.empty(u.shape[0], np.float32)
+        for start in range(0, u.shape[0], _PREDICT_CHUNK):
+            stop = start + _PREDICT_CHUNK
+            out[start:stop] = _sigmoid(self._logits(u[start:stop], i[start:stop]))
+        return out
+
+    def _item_side(self) -> dict[str, FloatArray]:
+        """Per-item work shared by every user, cached until the weights change."""
+        if self._score_cache is not None and self._score_cache[0] == self._version:
+            return self._score_cache[1]
+        gd, md, views = self._gd, self._md, self._views
+        out_w = views["out_W"][:, 0]
+        side: dict[str, FloatArray] = {}
+        if gd:
+            side["gmf"] = self._item_table[:, :gd] * out_w[:gd]  # [n_items, gmf_dim]
+        if md and self._n_hidden:
+            w1 = views["mlp_W1"]
+            side["a1"] = self._item_table[:, gd:] @ w1[md:] + views["mlp_b1"]  # [n_items, l1]
+        elif md:
+            side["mlp"] = self._item_table[:, gd:] @ out_w[gd + md :]  # [n_items]
+        self._score_cache = (self._version, side)
+        return side
+
+    def score_users(self, users: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Scores of every item for each user: [len(users), n_items]; item side computed once."""
+        u, _, _ = self._inputs(users, np.zeros_like(np.asarray(users, dtype=np.int64)))
+        gd, md, views = self._gd, self._md, self._views
+        side = self._item_side()
+        out_w = views["out_W"][:, 0]
+        out = np.empty((u.shape[0], self.n_items), np.float32)
+        block = max(1, _SCORE_CELLS // max(self.n_items, 1))
+        for start in range(0, u.shape[0], block):
+            bu = u[start : start + block]
+            eu = np.take(self._user_table, bu, axis=0)  # [block, gmf + mlp]
+            z = np.full((bu.shape[0], self.n_items), views["out_b"][0], self.dtype)
+            if gd:
+                z += eu[:, :gd] @ side["gmf"].T  # [block, n_items]
+            if md and self._n_hidden:
+                user_a1 = eu[:, gd:] @ views["mlp_W1"][:md]  # [block, l1]
+                x = side["a1"][None, :, :] + user_a1[:, None, :]  # [block, n_items, l1]
+                np.maximum(x, 0.0, out=x)
+                x2 = x.reshape(-1, x.shape[2])  # [block * n_items, l1]
+                for k in range(2, self._n_hidden + 1):
+                    x2 = x2 @ views[f"mlp_W{k}"]
+                    x2 += views[f"mlp_b{k}"]
+                    np.maximum(x2, 0.0, out=x2)
+                z += (x2 @ out_w[gd:]).reshape(bu.shape[0], self.n_items)
+            elif md:
+                z += (eu[:, gd:] @ out_w[gd : gd + md])[:, None] + side["mlp"][None, :]
+            out[start : start + bu.shape[0]] = _sigmoid(z)
+        return out
+
+
+def _lazy_adam(
+    table: FloatArray,
+    m: FloatArray,
+    v: FloatArray,
+    rows: NDArray[np.int64],
+    g: FloatArray,
+    step_size: float,
+    bc2_sqrt: float,
+) -> None:
+    """Adam on the given distinct rows only (LazyAdam): other rows keep their moments and values.
+    step_size = lr / (1 - beta1^t), bc2_sqrt = sqrt(1 - beta2^t), t the global step."""
+    m_r = np.take(m, rows, axis=0)  # [n_rows, dim]
+    m_r += (1.0 - ADAM_BETA1) * (g - m_r)  # = beta1 * m + (1 - beta1) * g, torch's lerp form
+    m[rows] = m_r
+    v_r = np.take(v, rows, axis=0)  # [n_rows, dim]
+    v_r += (1.0 - ADAM_BETA2) * (g * g - v_r)
+    v[rows] = v_r
+    denom = np.sqrt(v_r)
+    denom /= bc2_sqrt
+    denom += ADAM_EPS
+    m_r /= denom
+    m_r *= step_size
+    table[rows] = np.take(table, rows, axis=0) - m_r
