@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -84,4 +84,43 @@ class NeuMFModel(Protocol):
 
     def score_users(self, users: NDArray[np.int64]) -> NDArray[np.float32]:
         """Scores of every item for each user: [len(users), n_items]; item side computed once."""
+        ...
+
+
+# Optional capabilities, added by the backends' author: both NeuMFNumpy and NeuMFTorch offer them.
+# Callers test with isinstance(model, SupportsSampledEpoch) (the protocols are runtime-checkable).
+
+
+@runtime_checkable
+class SupportsSampledEpoch(Protocol):
+    """Negative sampling inside the backend (on the GPU for torch), so an epoch's rows never
+    cross the host-device boundary."""
+
+    def train_epoch_sampled(
+        self,
+        pos_users: NDArray[np.int64],
+        pos_items: NDArray[np.int64],
+        *,
+        negatives: int,
+        batch_size: int,
+        seed: int,
+    ) -> float:
+        """Draw `negatives` items per positive (never one of the user's positives, i.e. any pair
+        in pos_users/pos_items), shuffle, train one epoch; mean BCE. The random stream is the
+        backend's own: equal seeds give equal epochs within one backend, not across backends."""
+        ...
+
+
+@runtime_checkable
+class SupportsGradients(Protocol):
+    """For gradient checks: the batch objective and its gradient without an optimizer step."""
+
+    def loss_and_grads(
+        self,
+        users: NDArray[np.int64],
+        items: NDArray[np.int64],
+        labels: NDArray[np.floating],
+    ) -> tuple[float, dict[str, NDArray[np.floating]]]:
+        """(mean BCE + l2 * sum of squared embedding rows of the batch / batch, gradient per
+        canonical weight name; embedding gradients are full tables, zero off the batch)."""
         ...
