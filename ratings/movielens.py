@@ -86,7 +86,7 @@ def split_title(raw: str) -> tuple[str, int | None]:
 
 def _genres(raw: str) -> tuple[str, ...]:
     names = (GENRE_ALIASES.get(g.strip(), g.strip()) for g in raw.split("|"))
-    return tuple(g for g in names if g and g != NO_GENRES)
+    return tuple(dict.fromkeys(g for g in names if g and g != NO_GENRES))  # ordered, no repeats
 
 
 class DatasetSource:

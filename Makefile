@@ -1,0 +1,60 @@
+# recsite: the README's commands are `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run setup install migrate data demo model worker beat web test test-fast lint format bench ci
+
+run: setup ## install, migrate, import the bundled data, train a first model, start everything
+	$(VENV)/bin/honcho start -f Procfile
+
+setup: install migrate data demo model
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+migrate: install
+	$(PY) manage.py migrate --no-input
+
+data: install
+	$(PY) manage.py import_movielens
+
+demo: install
+	$(PY) manage.py create_demo_user
+
+model: install ## train a first model when none is active (no-op otherwise)
+	$(PY) manage.py bootstrap_model
+
+web: install
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+worker: install
+	$(VENV)/bin/celery -A recsite worker --loglevel INFO --concurrency 2
+
+beat: install
+	$(VENV)/bin/celery -A recsite beat --loglevel INFO
+
+test: install ## the whole suite; CI runs it against Postgres and Redis with CI=true
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not slow and not integration and not e2e"
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy recommender/engine
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(PY) -m recommender.engine benchmark --data data/ml-latest-small --format ml-latest-small
+
+ci:
+	bash .ci/run
