@@ -1,0 +1,212 @@
+"""Command line: train, benchmark and evaluate NeuMF without Django or a database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from recommender.engine.config import NeuMFConfig
+from recommender.engine.data import FORMATS, Interactions, load_movielens
+
+SYNTHETIC = ("ml1m", "planted")
+
+
+def _layers(text: str) -> tuple[int, ...]:
+    try:
+        layers = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"--layers wants integers like 64,32,16,8: {text}"
+        ) from exc
+    if not layers or layers[0] % 2:
+        raise argparse.ArgumentTypeError("--layers must start with an even width")
+    return layers
+
+
+def _add_model_options(p: argparse.ArgumentParser, *, epochs: int) -> None:
+    p.add_argument("--model", choices=("neumf", "gmf", "mlp"), default="neumf")
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--gmf-dim", type=int, default=8)
+    p.add_argument("--layers", type=_layers, default=(64, 32, 16, 8), help="e.g. 64,32,16,8")
+    p.add_argument("--l2", type=float, default=0.0)
+    p.add_argument("--negatives", type=int, default=4)
+    p.add_argument("--patience", type=int, default=None, help="early stopping on val HR")
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--pretrain", action="store_true", help="pre-train GMF and MLP, then fuse")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, mps")
+
+
+def _add_data_options(p: argparse.ArgumentParser, *, synthetic: bool) -> None:
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--data", type=Path, help="MovieLens directory (or its ratings file)")
+    if synthetic:
+        group.add_argument("--synthetic", choices=SYNTHETIC, help="generated data instead")
+    p.add_argument("--format", choices=FORMATS, default="auto")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m recommender.engine", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train one model and optionally save an artifact")
+    _add_data_options(train, synthetic=True)
+    _add_model_options(train, epochs=20)
+    train.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
+    train.add_argument("--out", type=Path, help="artifact directory to write")
+
+    bench = sub.add_parser("benchmark", help="both backends and the baselines on one split")
+    _add_data_options(bench, synthetic=True)
+    _add_model_options(bench, epochs=20)
+    bench.add_argument("--backends", default="numpy,torch")
+    bench.add_argument("--no-baselines", action="store_true")
+    bench.add_argument("--threads", type=int, help="thread pools per training process")
+    bench.add_argument("--name", help="data set name in the report (default: from the path)")
+    bench.add_argument("--out", type=Path, help="markdown report (PNG plots go beside it)")
+
+    ev = sub.add_parser("evaluate", help="test metrics of a saved artifact on its own split")
+    ev.add_argument("artifact", type=Path)
+    ev.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
+    ev.add_argument("--device", default="auto")
+    ev.add_argument("--data", type=Path, help="check the data fingerprint against this release")
+    ev.add_argument("--format", choices=FORMATS, default="auto")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> NeuMFConfig:
+    return NeuMFConfig(
+        model=args.model,
+        gmf_dim=args.gmf_dim,
+        mlp_layers=args.layers,
+        negatives=args.negatives,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        l2=args.l2,
+        patience=args.patience,
+        top_k=args.top_k,
+    )
+
+
+def _load(args: argparse.Namespace) -> tuple[Interactions, str]:
+    from recommender.engine.data import synthetic_ml1m_shape, synthetic_planted
+
+    if getattr(args, "synthetic", None) == "ml1m":
+        return synthetic_ml1m_shape(seed=args.seed), "synthetic-ml1m"
+    if getattr(args, "synthetic", None) == "planted":
+        return synthetic_planted(seed=args.seed), "synthetic-planted"
+    return load_movielens(args.data, args.format), Path(args.data).name
+
+
+def _epoch_line(prefix: str, report: object, k: int) -> str:
+    from recommender.engine.train import EpochReport
+
+    assert isinstance(report, EpochReport)
+    return (
+        f"{prefix}{report.phase} epoch {report.epoch:3d}  loss {report.loss:.4f}  "
+        f"val HR@{k} {report.val_hr:.4f}  NDCG@{k} {report.val_ndcg:.4f}  "
+        f"{report.seconds:6.2f} s  {report.rows_per_s:,.0f} rows/s"
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from recommender.engine.artifacts import save_artifact
+    from recommender.engine.train import EpochReport, fit
+
+    data, name = _load(args)
+    config = _config(args)
+    phases = 3 if args.pretrain else 1
+    print(f"{name}: {data.n_users:,} users, {data.n_items:,} items, {len(data):,} interactions")
+    with tqdm(total=config.epochs * phases, unit="epoch", dynamic_ncols=True) as bar:
+
+        def on_epoch(report: EpochReport) -> None:
+            bar.write(_epoch_line("", report, config.top_k))
+            bar.set_postfix(loss=f"{report.loss:.4f}", hr=f"{report.val_hr:.3f}")
+            bar.update(1)
+
+        result = fit(
+            data, config, backend=args.backend, device=args.device, seed=args.seed,
+            on_epoch=on_epoch, pretrain=args.pretrain,
+        )  # fmt: skip
+    print(f"best epoch {result.best_epoch}; " + json.dumps(result.metrics, indent=None))
+    if args.out:
+        path = save_artifact(args.out, result, overwrite=True)
+        print(f"artifact written to {path}")
+    return 0
+
+
+def cmd_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from tqdm import tqdm
+
+    from recommender.engine.benchmark import run_benchmark, write_report
+    from recommender.engine.train import EpochReport
+
+    data, default_name = _load(args)
+    name = args.name or default_name
+    config = _config(args)
+    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+    out = args.out or Path("docs/benchmarks") / f"{name}.md"
+    print(f"{name}: {data.n_users:,} users, {data.n_items:,} items, {len(data):,} interactions")
+    phases = 3 if args.pretrain else 1
+    with tqdm(total=config.epochs * phases * len(backends), unit="epoch") as bar:
+
+        def on_epoch(backend: str, report: EpochReport) -> None:
+            bar.write(_epoch_line(f"[{backend}] ", report, config.top_k))
+            bar.update(1)
+
+        result = run_benchmark(
+            data, config, dataset=name, backends=backends, device=args.device, seed=args.seed,
+            baselines=not args.no_baselines, pretrain=args.pretrain, threads=args.threads,
+            on_epoch=on_epoch,
+        )  # fmt: skip
+    result.command = "python -m recommender.engine " + shlex.join(argv)
+    for run in result.runs:
+        print(f"{run.name:<45} {run.backend:>6}  " + json.dumps(
+            {k: round(v, 4) for k, v in run.metrics.items()}
+        ))  # fmt: skip
+    for path in write_report(result, out):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from recommender.engine.artifacts import ArtifactError, load_artifact
+    from recommender.engine.train import evaluate
+
+    try:
+        loaded = load_artifact(args.artifact, backend=args.backend, device=args.device)
+        split = loaded.split()
+    except ArtifactError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.data is not None:
+        fingerprint = load_movielens(args.data, args.format).fingerprint()
+        if fingerprint != loaded.fingerprint:
+            print("warning: the artifact was trained on other data", file=sys.stderr)
+    metrics = evaluate(loaded.predict, loaded.score_users, split, loaded.config.top_k)
+    print(json.dumps({"saved": loaded.metrics, "recomputed": metrics}, indent=1))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "train":
+        return cmd_train(args)
+    if args.command == "benchmark":
+        return cmd_benchmark(args, argv)
+    return cmd_evaluate(args)
