@@ -1,0 +1,292 @@
+"""Serving math without Django: cold-start scores, blending, content vectors, vector scoring."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+from numpy.typing import NDArray
+
+from recommender.engine.config import NeuMFConfig
+from recommender.engine.neumf_numpy import tower_dims
+
+FloatArray = NDArray[np.floating]
+F32 = NDArray[np.float32]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+# Popularity: a Bayesian (damped) mean needs this many pseudo-ratings at the global mean, so a
+# movie with two 5-star ratings does not outrank one with a thousand 4.3s.
+DAMPING_COUNT = 10.0
+POPULARITY_WEIGHTS = (0.45, 0.35, 0.20)  # damped mean, log count, recent activity
+GENRE_WEIGHT = 0.5  # share of genre affinity in the cold score when the user gave any signal
+LIKED_SCORE = 3.5  # ratings at or above this count as "liked" for reasons and genre affinity
+
+
+def blend_alpha(n_ratings: int, ramp: int) -> float:
+    """NCF weight: 0 with no ratings, rising linearly to 1 at `ramp` ratings (He et al. cold start
+    as in the source preprint)."""
+    if ramp <= 0:
+        return 1.0
+    return float(min(max(n_ratings, 0), ramp)) / float(ramp)
+
+
+def normalise(scores: FloatArray) -> F32:
+    """Dense-rank scores onto [0, 1] (ties share a value): NCF probabilities crowd near 0 and
+    popularity is heavy-tailed, so ranks are the one scale on which the two can be averaged.
+    scores: [n]; returns [n] float32; a constant vector maps to all 0.5."""
+    values = np.asarray(scores, dtype=np.float64)
+    if values.size == 0:
+        return np.zeros(0, np.float32)
+    finite = np.isfinite(values)
+    if not finite.all():  # -inf marks "never": below every real score
+        floor = float(values[finite].min()) - 1.0 if finite.any() else 0.0
+        values = np.where(finite, values, floor)
+    uniq, inverse = np.unique(values, return_inverse=True)
+    if uniq.shape[0] == 1:
+        return np.full(values.shape[0], 0.5, np.float32)
+    return (inverse / (uniq.shape[0] - 1)).astype(np.float32)
+
+
+def blend(ncf: FloatArray | None, cold: FloatArray, alpha: float) -> F32:
+    """alpha * normalised NCF + (1 - alpha) * normalised cold score; both [n], returns [n]."""
+    cold_n = normalise(cold)
+    if ncf is None or alpha <= 0.0:
+        return cold_n
+    ncf_n = normalise(ncf)
+    if alpha >= 1.0:
+        return ncf_n
+    return (alpha * ncf_n + (1.0 - alpha) * cold_n).astype(np.float32)
+
+
+def popularity_scores(
+    counts: FloatArray, means: FloatArray, recent: FloatArray, *, damping: float = DAMPING_COUNT
+) -> F32:
+    """Popularity on [0, 1]: damped mean rating, log rating count and recent activity.
+
+    counts, means, recent: [n_items] (rating count, mean rating, ratings in the recent window).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    means = np.asarray(means, dtype=np.float64)
+    total = counts.sum()
+    global_mean = float((counts * means).sum() / total) if total > 0 else 3.5
+    damped = (counts * means + damping * global_mean) / (counts + damping)  # [n_items]
+    w_mean, w_count, w_recent = POPULARITY_WEIGHTS
+    score = (
+        w_mean * normalise(damped)
+        + w_count * normalise(np.log1p(counts))
+        + w_recent * normalise(np.log1p(np.asarray(recent, dtype=np.float64)))
+    )
+    return score.astype(np.float32)
+
+
+def genre_profile(
+    item_genres: FloatArray,
+    favourite: BoolArray,
+    rated_items: IntArray,
+    rated_scores: FloatArray,
+) -> F32:
+    """A user's taste over genres: onboarding favourites plus rated movies' genres, each rating
+    centred on 2.75 stars so disliked genres count against. Returns [n_genres], unit length or 0.
+
+    item_genres: [n_items, n_genres] 0/1; favourite: [n_genres]; rated_*: [n_rated].
+    """
+    profile = np.asarray(favourite, dtype=np.float64).copy()  # [n_genres]
+    if rated_items.shape[0]:
+        centred = (np.asarray(rated_scores, dtype=np.float64) - 2.75) / 2.25  # [n_rated] in [-1, 1]
+        profile += centred @ item_genres[rated_items] / math.sqrt(rated_items.shape[0])
+    norm = float(np.linalg.norm(profile))
+    return (profile / norm if norm > 0 else profile).astype(np.float32)
+
+
+def genre_affinity(item_genres: FloatArray, profile: FloatArray) -> F32:
+    """Cosine of each item's genre set with the user's genre profile: [n_items]."""
+    sizes = np.sqrt(np.maximum(item_genres.sum(axis=1), 1.0))  # [n_items]
+    return ((item_genres @ profile) / sizes).astype(np.float32)
+
+
+def cold_scores(popularity: FloatArray, affinity: FloatArray | None) -> F32:
+    """Cold-start score on [0, 1]: popularity, mixed with genre affinity when there is any."""
+    if affinity is None or not np.any(affinity):
+        return normalise(popularity)
+    mixed = (1.0 - GENRE_WEIGHT) * normalise(popularity) + GENRE_WEIGHT * normalise(affinity)
+    return mixed.astype(np.float32)
+
+
+def content_weights(
+    known_genres: FloatArray,
+    known_decades: IntArray,
+    new_genres: FloatArray,
+    new_decades: IntArray,
+) -> F32:
+    """Row-stochastic weights [n_new, n_known] over trained items for items the model never saw:
+    the share of the new item's genres each trained item covers, squared, doubled within the same
+    decade. A new item with no genre overlap at all gets the uniform mean of every trained item.
+
+    known_genres: [n_known, n_genres] 0/1; known_decades: [n_known] (-1 unknown); new_*: alike.
+    """
+    n_new, n_known = new_genres.shape[0], known_genres.shape[0]
+    out = np.empty((n_new, n_known), np.float32)
+    if n_known == 0:
+        return out
+    overlap = np.asarray(new_genres, np.float32) @ np.asarray(known_genres, np.float32).T
+    size = np.maximum(np.asarray(new_genres, np.float32).sum(axis=1, keepdims=True), 1.0)
+    w = (overlap / size) ** 2  # [n_new, n_known]
+    same_decade = (new_decades[:, None] == known_decades[None, :]) & (new_decades[:, None] >= 0)
+    w *= np.where(same_decade, 2.0, 1.0).astype(np.float32)
+    totals = w.sum(axis=1, keepdims=True)  # [n_new, 1]
+    np.divide(w, totals, out=out, where=totals > 0)
+    out[totals[:, 0] <= 0] = 1.0 / n_known
+    return out
+
+
+class VectorScorer:
+    """NeuMF forward pass for user vectors against a fixed item table (trained rows plus content
+    vectors for new items). The item side of the GMF product and of the first MLP layer is
+    computed once, so one user costs one [n_items, layers[1]] pass through the tower."""
+
+    def __init__(
+        self, weights: Mapping[str, FloatArray], config: NeuMFConfig, item_table: FloatArray
+    ) -> None:
+        self.config = config
+        self.gd, self.md = tower_dims(config)
+        self.n_hidden = len(config.mlp_layers) - 1 if self.md else 0
+        w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+        self.dense = {k: v for k, v in w.items() if k.startswith(("mlp_W", "mlp_b", "out_"))}
+        self.out_w = w["out_W"][:, 0]  # [F]
+        self.out_b = float(w["out_b"][0])
+        table = np.asarray(item_table, dtype=np.float32)  # [n_items, gd + md]
+        self.n_items = table.shape[0]
+        gd, md = self.gd, self.md
+        self.gmf_side = table[:, :gd] * self.out_w[:gd]  # [n_items, gd]
+        if md and self.n_hidden:
+            self.a1_item = table[:, gd:] @ w["mlp_W1"][md:] + w["mlp_b1"]  # [n_items, l1]
+            self.w1_user = w["mlp_W1"][:md]  # [md, l1]
+        elif md:
+            self.mlp_item = table[:, gd:] @ self.out_w[gd + md :]  # [n_items]
+
+    def logits(self, user_vectors: FloatArray, items: IntArray | None = None) -> F32:
+        """Logits [n_users, n_items] (or [n_users, len(items)]) for user rows [n_users, gd + md]."""
+        users = np.atleast_2d(np.asarray(user_vectors, dtype=np.float32))
+        gd, md = self.gd, self.md
+        sel = slice(None) if items is None else items
+        gmf_side = self.gmf_side[sel]
+        n_cols = gmf_side.shape[0]
+        z = np.full((users.shape[0], n_cols), self.out_b, np.float32)
+        if gd:
+            z += users[:, :gd] @ gmf_side.T  # [n_users, n_cols]
+        if md and self.n_hidden:
+            a1_item = self.a1_item[sel]  # [n_cols, l1]
+            for row in range(users.shape[0]):
+                x = a1_item + users[row, gd:] @ self.w1_user  # [n_cols, l1]
+                np.maximum(x, 0.0, out=x)
+                for k in range(2, self.n_hidden + 1):
+                    x = x @ self.dense[f"mlp_W{k}"]
+                    x += self.dense[f"mlp_b{k}"]
+                    np.maximum(x, 0.0, out=x)
+                z[row] += x @ self.out_w[gd:]
+        elif md:
+            z += (users[:, gd:] @ self.out_w[gd : gd + md])[:, None] + self.mlp_item[sel][None, :]
+        return z
+
+    def scores(self, user_vectors: FloatArray) -> F32:
+        """Probabilities [n_users, n_items]."""
+        z = self.logits(user_vectors)
+        return (0.5 * (1.0 + np.tanh(0.5 * z))).astype(np.float32)  # sigmoid without overflow
+
+    def fold_in(
+        self,
+        positives: IntArray,
+        *,
+        init: FloatArray | None = None,
+        negatives: int = 4,
+        min_negatives: int = 64,
+        steps: int = 60,
+        lr: float = 0.05,
+        l2: float = 1e-3,
+        seed: int = 0,
+        candidates: IntArray | None = None,
+    ) -> F32:
+        """A user vector [gd + md] fitted to `positives` (item rows) with every item weight frozen:
+        full-batch Adam on weighted BCE against one fixed uniform sample of non-positive items
+        (`candidates`, default all items), weighted so they count as `negatives` per positive.
+        """
+        gd, md, n_hidden = self.gd, self.md, self.n_hidden
+        pos = np.unique(np.asarray(positives, dtype=np.int64))
+        pool = np.arange(self.n_items) if candidates is None else np.asarray(candidates, np.int64)
+        pool = pool[~np.isin(pool, pos)]
+        rng = np.random.default_rng(seed)
+        n_neg = min(pool.shape[0], max(min_negatives, negatives * pos.shape[0]))
+        neg = rng.choice(pool, size=n_neg, replace=False) if n_neg else pool[:0]
+        rows = np.concatenate((pos, neg))  # [R]
+        y = np.zeros(rows.shape[0], np.float32)
+        y[: pos.shape[0]] = 1.0
+        weight = np.ones(rows.shape[0], np.float32)
+        if n_neg:
+            weight[pos.shape[0] :] = negatives * max(pos.shape[0], 1) / n_neg
+        weight /= weight.sum()
+
+        vec = np.zeros(gd + md, np.float32) if init is None else np.array(init, np.float32)
+        if pos.shape[0] == 0:
+            return vec
+        gmf_side = self.gmf_side[rows]  # [R, gd]
+        a1_item = self.a1_item[rows] if md and n_hidden else None  # [R, l1]
+        m = np.zeros_like(vec)
+        v = np.zeros_like(vec)
+        out_w_mlp = self.out_w[gd:]
+        for t in range(1, steps + 1):
+            z = np.full(rows.shape[0], self.out_b, np.float32)  # [R]
+            if gd:
+                z += gmf_side @ vec[:gd]
+            xs: list[F32] = []
+            if a1_item is not None:
+                x = a1_item + vec[gd:] @ self.w1_user  # [R, l1]
+                np.maximum(x, 0.0, out=x)
+                xs.append(x)
+                for k in range(2, n_hidden + 1):
+                    x = x @ self.dense[f"mlp_W{k}"] + self.dense[f"mlp_b{k}"]
+                    np.maximum(x, 0.0, out=x)
+                    xs.append(x)
+                z += x @ out_w_mlp
+            elif md:
+                z += vec[gd:] @ self.out_w[gd : gd + md] + self.mlp_item[rows]
+            sig = 0.5 * (1.0 + np.tanh(0.5 * z))
+            dz = weight * (sig - y)  # [R]
+            grad = 2.0 * l2 * vec
+            if gd:
+                grad[:gd] += dz @ gmf_side
+            if a1_item is not None:
+                dx = np.multiply.outer(dz, out_w_mlp)  # [R, layers[-1]]
+                for k in range(n_hidden, 1, -1):
+                    da = dx * (xs[k - 1] > 0)  # [R, layers[k]]
+                    dx = da @ self.dense[f"mlp_W{k}"].T  # [R, layers[k - 1]]
+                da1 = dx * (xs[0] > 0)  # [R, l1]
+                grad[gd:] += da1.sum(axis=0) @ self.w1_user.T  # [md]
+            elif md:
+                grad[gd:] += dz.sum() * self.out_w[gd : gd + md]
+            m += 0.1 * (grad - m)
+            v += 0.001 * (grad * grad - v)
+            step = lr / (1.0 - 0.9**t)
+            vec -= step * m / (np.sqrt(v / (1.0 - 0.999**t)) + 1e-8)
+        return vec
+
+
+def unit_rows(vectors: FloatArray) -> F32:
+    """Rows scaled to unit length (zero rows stay zero), for cosine similarity: [n, d]."""
+    arr = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    return np.divide(arr, norms, out=np.zeros_like(arr), where=norms > 0)
+
+
+def top_k(scores: FloatArray, k: int, allowed: BoolArray | None = None) -> IntArray:
+    """Indices of the k highest scores among allowed entries, best first: [<= k]."""
+    values = np.asarray(scores, dtype=np.float64).copy()
+    if allowed is not None:
+        values[~allowed] = -np.inf
+    n_ok = int(np.isfinite(values).sum())
+    k = min(k, n_ok)
+    if k <= 0:
+        return np.zeros(0, np.int64)
+    part = np.argpartition(-values, k - 1)[:k]
+    return part[np.argsort(-values[part], kind="stable")].astype(np.int64)

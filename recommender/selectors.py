@@ -1,0 +1,543 @@
+"""Reads of recommendations: a user's list, the home page rows and "More like this"."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.cache import cache
+from django.db.models import Prefetch
+from numpy.typing import NDArray
+
+from catalog.models import Genre, Movie
+from ratings.models import Profile, Rating
+from recommender.coldstart import (
+    AlignedModel,
+    CatalogSnapshot,
+    aligned_model,
+    catalog_snapshot,
+    cold_scores_for,
+)
+from recommender.engine import coldstart as cs
+from recommender.models import Recommendation
+from recommender.registry import ServingModel, serving_model
+
+logger = logging.getLogger(__name__)
+
+F32 = NDArray[np.float32]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+Source = Literal["ncf", "blend", "cold_start", "popular", "content"]
+SOURCES: tuple[str, ...] = ("ncf", "blend", "cold_start", "popular", "content")
+ROW_LENGTH = 20
+FOLDIN_CACHE_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class RecommendedMovie:
+    """One recommended movie; source is one of SOURCES, reason a short sentence for the card."""
+
+    movie: Movie
+    score: float
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class HomeRow:
+    title: str
+    slug: str
+    items: tuple[RecommendedMovie, ...]
+
+
+@dataclass(frozen=True)
+class _Pick:
+    """A recommendation before its movie is fetched; `reason` may hold {title} of reason_movie."""
+
+    movie_id: int
+    score: float
+    source: str
+    reason: str
+    reason_movie_id: int | None = None
+
+
+@dataclass
+class _UserState:
+    """What one request knows about one user: ratings, catalog, model, and the blended scores."""
+
+    snapshot: CatalogSnapshot
+    served: ServingModel | None
+    aligned: AlignedModel | None
+    user_id: int | None
+    rated_ids: IntArray  # movie ids
+    rated_scores: F32
+    rated_idx: IntArray  # catalog indices of rated movies (present in the catalog)
+    rated_idx_scores: F32
+    latest_rated_at: datetime | None
+    _favourites: list[int] | None = None
+    alpha: float = 0.0
+    scores: F32 | None = None  # [n_cat] blended, on [0, 1]
+    affinity: F32 | None = None
+    source: str = "popular"
+
+    @property
+    def favourite_genre_ids(self) -> list[int]:
+        """Onboarding genres, read only when a cold score or a genre row needs them."""
+        if self._favourites is None:
+            self._favourites = (
+                []
+                if self.user_id is None
+                else list(
+                    Profile.favourite_genres.through.objects.filter(profile__user_id=self.user_id)
+                    .order_by("genre__name")
+                    .values_list("genre_id", flat=True)
+                )
+            )
+        return self._favourites
+
+    @property
+    def n_ratings(self) -> int:
+        return int(self.rated_ids.shape[0])
+
+    def unrated(self) -> BoolArray:
+        mask = np.ones(self.snapshot.n, dtype=bool)
+        mask[self.rated_idx] = False
+        return mask
+
+
+# -- public selectors ------------------------------------------------------------------------
+
+
+def recommendations_for_user(
+    user: AbstractBaseUser | AnonymousUser, k: int, genre: str | None = None
+) -> list[RecommendedMovie]:
+    """The user's top k: precomputed when fresh, else scored online (fold-in for new users),
+    blended with the cold-start score over the first RECSITE_COLD_START_RATINGS ratings.
+    Rated movies never appear. Never raises for a model problem: falls back to popularity."""
+    k = max(0, int(k))
+    if k == 0:
+        return []
+    started = time.perf_counter()
+    state = _user_state(user)
+    mask = state.unrated()
+    if genre:
+        mask &= state.snapshot.genre_mask(genre)
+    picks = _precomputed_picks(state, k, mask) if state.user_id is not None else None
+    if picks is None:
+        picks = _online_picks(state, k, mask)
+    result = _materialise([picks])[0][0]
+    logger.debug(
+        "recommendations user=%s k=%d source=%s in %.1f ms",
+        state.user_id,
+        k,
+        result[0].source if result else "-",
+        (time.perf_counter() - started) * 1000,
+    )
+    return result
+
+
+def home_rows_for_user(user: AbstractBaseUser | AnonymousUser) -> list[HomeRow]:
+    """Named rows for the home page; signed-out visitors get popular rows. One movie query."""
+    state = _user_state(user)
+    snap = state.snapshot
+    unrated = state.unrated()
+    rows: list[tuple[str, str, list[_Pick]]] = []
+    anchor_ids: list[int] = []
+    if state.user_id is None:
+        _score(state)
+        rows.append(("Popular on recsite", "popular", _online_picks(state, ROW_LENGTH, unrated)))
+    else:
+        picks = _precomputed_picks(state, ROW_LENGTH, unrated)
+        if picks is None:
+            picks = _online_picks(state, ROW_LENGTH, unrated)
+        rows.append(("Top picks for you", "top-picks", picks))
+        anchor = _liked_anchor(state)
+        if anchor is not None:
+            similar = _similar_picks(state, anchor, ROW_LENGTH, unrated)
+            if similar:
+                anchor_ids.append(int(snap.movie_ids[anchor]))
+                rows.append(("Because you liked {title}", "because-you-liked", similar))
+    rows.append(("Trending now", "trending", _trending_picks(state, ROW_LENGTH, unrated)))
+    rows.append(("New arrivals", "new-arrivals", _new_arrival_picks(state, ROW_LENGTH, unrated)))
+    if state.user_id is not None and state.favourite_genre_ids:
+        _score(state)
+        for genre_id in state.favourite_genre_ids:
+            col = int(np.searchsorted(snap.genre_ids, genre_id))
+            if col >= snap.genre_ids.shape[0] or snap.genre_ids[col] != genre_id:
+                continue
+            mask = unrated & (snap.item_genres[:, col] > 0)
+            rows.append(
+                (
+                    snap.genre_names[col],
+                    f"genre-{snap.genre_slugs[col]}",
+                    _online_picks(state, ROW_LENGTH, mask),
+                )
+            )
+    lists, movies = _materialise([picks for _, _, picks in rows], also=anchor_ids)
+    out: list[HomeRow] = []
+    for (title, slug, _), items in zip(rows, lists, strict=True):
+        if items:
+            anchor_movie = movies.get(anchor_ids[0]) if anchor_ids else None
+            named = title.format(title=anchor_movie.title if anchor_movie else "a movie you rated")
+            out.append(HomeRow(title=named, slug=slug, items=tuple(items)))
+    return out
+
+
+def similar_movies(movie: Movie, k: int) -> list[RecommendedMovie]:
+    """ "More like this": nearest movies by item embedding (cosine); by genre overlap and
+    popularity when the movie is not in the model or no model is active."""
+    k = max(0, int(k))
+    snap = catalog_snapshot()
+    idx = int(snap.index(movie.pk))
+    if k == 0 or idx < 0:
+        return []
+    state = _state_without_user(snap)
+    allowed = np.ones(snap.n, dtype=bool)
+    allowed[idx] = False
+    return _materialise([_similar_picks(state, idx, k, allowed, anchor_is_rated=False)])[0][0]
+
+
+# -- state ----------------------------------------------------------------------------------
+
+
+def _served_and_aligned(snap: CatalogSnapshot) -> tuple[ServingModel | None, AlignedModel | None]:
+    served = serving_model()
+    if served is None:
+        return None, None
+    try:
+        return served, aligned_model(served, snap)
+    except Exception:
+        # A model that does not fit the catalog must not break the page: serve cold start.
+        logger.exception("model version %s cannot be aligned; cold start", served.version_id)
+        return None, None
+
+
+def _state_without_user(snap: CatalogSnapshot) -> _UserState:
+    served, aligned = _served_and_aligned(snap)
+    empty = np.zeros(0, np.int64)
+    return _UserState(
+        snapshot=snap,
+        served=served,
+        aligned=aligned,
+        user_id=None,
+        rated_ids=empty,
+        rated_scores=np.zeros(0, np.float32),
+        rated_idx=empty,
+        rated_idx_scores=np.zeros(0, np.float32),
+        latest_rated_at=None,
+    )
+
+
+def _user_state(user: AbstractBaseUser | AnonymousUser) -> _UserState:
+    snap = catalog_snapshot()
+    state = _state_without_user(snap)
+    if not getattr(user, "is_authenticated", False) or user.pk is None:
+        return state
+    rows = list(
+        Rating.objects.filter(user_id=user.pk)
+        .order_by()
+        .values_list("movie_id", "score", "rated_at")
+    )
+    state.user_id = int(user.pk)
+    state.rated_ids = np.fromiter((r[0] for r in rows), np.int64, count=len(rows))
+    state.rated_scores = np.fromiter((float(r[1]) for r in rows), np.float32, count=len(rows))
+    state.latest_rated_at = max((r[2] for r in rows), default=None)
+    idx = snap.index(state.rated_ids)
+    state.rated_idx = idx[idx >= 0]
+    state.rated_idx_scores = state.rated_scores[idx >= 0]
+    return state
+
+
+def _user_vector(state: _UserState) -> F32 | None:
+    """The user's NeuMF vector: the trained row while it has seen every rating, else a fold-in
+    with the item side frozen, cached per (version, user, latest rating, count)."""
+    served, aligned = state.served, state.aligned
+    if served is None or aligned is None or state.user_id is None:
+        return None
+    row = served.user_row(state.user_id)
+    trained_all = (
+        row is not None
+        and served.trained_until is not None
+        and (state.latest_rated_at is None or state.latest_rated_at <= served.trained_until)
+    )
+    if row is not None and trained_all:
+        return row
+    if state.rated_idx.shape[0] == 0:
+        return row
+    stamp = int(state.latest_rated_at.timestamp() * 1e6) if state.latest_rated_at else 0
+    key = f"recsite:foldin:{served.version_id}:{state.user_id}:{stamp}:{state.n_ratings}"
+    cached = cache.get(key)
+    if cached is not None:
+        return np.frombuffer(cached, dtype=np.float32)
+    started = time.perf_counter()
+    vector = aligned.scorer.fold_in(
+        state.rated_idx,
+        init=row if row is not None else served.mean_user,
+        negatives=served.config.negatives,
+        seed=state.user_id,
+        candidates=np.flatnonzero(aligned.in_model),
+    )
+    cache.set(key, vector.astype(np.float32).tobytes(), FOLDIN_CACHE_SECONDS)
+    logger.info(
+        "fold-in user=%s version=%s ratings=%d in %.1f ms",
+        state.user_id,
+        served.version_id,
+        state.n_ratings,
+        (time.perf_counter() - started) * 1000,
+    )
+    return vector
+
+
+def _score(state: _UserState) -> F32:
+    """Blended scores over the catalog (computed once per state)."""
+    if state.scores is not None:
+        return state.scores
+    snap = state.snapshot
+    cold, affinity = cold_scores_for(
+        snap,
+        favourite_genre_ids=state.favourite_genre_ids,
+        rated_idx=state.rated_idx,
+        rated_scores=state.rated_idx_scores,
+    )
+    state.affinity = affinity
+    ncf: F32 | None = None
+    try:
+        vector = _user_vector(state)
+        if vector is not None and state.aligned is not None:
+            ncf = state.aligned.scorer.logits(vector)[0]
+    except Exception:
+        logger.exception("online scoring failed for user %s; cold start", state.user_id)
+        ncf = None
+    ramp = int(settings.RECSITE_COLD_START_RATINGS)
+    state.alpha = cs.blend_alpha(state.n_ratings, ramp) if ncf is not None else 0.0
+    state.scores = cs.blend(ncf, cold, state.alpha)
+    if state.alpha >= 1.0:
+        state.source = "ncf"
+    elif state.alpha > 0.0:
+        state.source = "blend"
+    elif affinity is not None:
+        state.source = "cold_start"
+    else:
+        state.source = "popular"
+    return state.scores
+
+
+# -- picks ----------------------------------------------------------------------------------
+
+
+def _precomputed_picks(state: _UserState, k: int, mask: BoolArray) -> list[_Pick] | None:
+    """The precomputed list when it is fresh and pure NCF applies; None to score online."""
+    served = state.served
+    if served is None or served.precomputed_at is None or state.user_id is None:
+        return None
+    if cs.blend_alpha(state.n_ratings, int(settings.RECSITE_COLD_START_RATINGS)) < 1.0:
+        return None
+    if state.latest_rated_at is not None and state.latest_rated_at > served.precomputed_at:
+        return None
+    rows = list(
+        Recommendation.objects.filter(model_version_id=served.version_id, user_id=state.user_id)
+        .order_by("rank")
+        .values_list("movie_id", "score")
+    )
+    if not rows:
+        return None
+    ids = np.fromiter((r[0] for r in rows), np.int64, count=len(rows))
+    idx = state.snapshot.index(ids)
+    keep = np.flatnonzero((idx >= 0) & mask[np.maximum(idx, 0)])
+    if keep.shape[0] < min(k, int(mask.sum())):
+        return None  # a genre filter or new ratings thinned the list: score everything instead
+    chosen = keep[:k]
+    state.source = "ncf"
+    reasons = _because_reasons(state, idx[chosen])
+    return [
+        _Pick(int(ids[j]), float(rows[j][1]), "ncf", text, ref)
+        for j, (text, ref) in zip(chosen, reasons, strict=True)
+    ]
+
+
+def _online_picks(state: _UserState, k: int, mask: BoolArray) -> list[_Pick]:
+    scores = _score(state)
+    chosen = cs.top_k(scores, k, mask)
+    if state.source in ("ncf", "blend") and state.alpha >= 0.5:
+        reasons = _because_reasons(state, chosen)
+    else:
+        reasons = [(_cold_reason(state, int(i)), None) for i in chosen]
+    return [
+        _Pick(int(state.snapshot.movie_ids[i]), float(scores[i]), state.source, text, ref)
+        for i, (text, ref) in zip(chosen, reasons, strict=True)
+    ]
+
+
+def _trending_picks(state: _UserState, k: int, mask: BoolArray) -> list[_Pick]:
+    snap = state.snapshot
+    trend = snap.recent + 1e-3 * cs.normalise(snap.popularity)  # popularity breaks ties
+    if snap.recent.any():
+        chosen = cs.top_k(trend, k, mask & (snap.recent > 0))
+    else:
+        chosen = cs.top_k(snap.popularity, k, mask)
+    peak = float(trend[chosen[0]]) if chosen.shape[0] else 1.0
+    return [
+        _Pick(
+            int(snap.movie_ids[i]),
+            float(trend[i]) / max(peak, 1e-9),
+            "popular",
+            f"{int(snap.recent[i])} recent ratings" if snap.recent[i] else "Popular on recsite",
+        )
+        for i in chosen
+    ]
+
+
+def _new_arrival_picks(state: _UserState, k: int, mask: BoolArray) -> list[_Pick]:
+    """The most recently added movies (rated or not); for a signed-in user the newest few times
+    k, ranked by that user's score, so new movies with no ratings surface for the right people."""
+    snap = state.snapshot
+    newest = snap.newest_first[mask[snap.newest_first]]
+    if state.user_id is None:
+        return [_Pick(int(snap.movie_ids[i]), 0.0, "popular", "New on recsite") for i in newest[:k]]
+    pool = newest[: k * 5]
+    scores = _score(state)
+    order = pool[np.argsort(-scores[pool], kind="stable")][:k]
+    return [
+        _Pick(int(snap.movie_ids[i]), float(scores[i]), state.source, "New on recsite")
+        for i in order
+    ]
+
+
+def _liked_anchor(state: _UserState) -> int | None:
+    """Catalog index of the user's best-rated movie (latest among ties), 3.5 stars or more."""
+    if state.rated_idx.shape[0] == 0:
+        return None
+    best = float(state.rated_idx_scores.max())
+    if best < cs.LIKED_SCORE:
+        return None
+    candidates = state.rated_idx[state.rated_idx_scores == best]
+    aligned = state.aligned
+    if aligned is not None:
+        in_model = candidates[aligned.in_model[candidates]]
+        if in_model.shape[0]:
+            candidates = in_model
+    # The rating query is unordered; the highest movie id is a stable, cheap tie-break.
+    return int(candidates.max())
+
+
+def _similar_picks(
+    state: _UserState, idx: int, k: int, allowed: BoolArray, *, anchor_is_rated: bool = True
+) -> list[_Pick]:
+    snap, aligned = state.snapshot, state.aligned
+    title_ref = int(snap.movie_ids[idx])
+    if aligned is not None and aligned.in_model[idx]:
+        sims = aligned.unit @ aligned.unit[idx]  # [n_cat] cosine
+        chosen = cs.top_k(sims, k, allowed)
+        text = (
+            "Because you liked {title}"
+            if anchor_is_rated
+            else "Viewers who liked {title} also liked this"
+        )
+        return [
+            _Pick(int(snap.movie_ids[i]), float(sims[i]), "ncf", text, title_ref) for i in chosen
+        ]
+    genres = snap.item_genres  # content fallback: Jaccard genre overlap, popularity breaks ties
+    inter = genres @ genres[idx]  # [n_cat]
+    union = genres.sum(axis=1) + genres[idx].sum() - inter
+    jaccard = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    same_decade = (snap.decades == snap.decades[idx]) & (snap.decades >= 0)
+    score = jaccard + 0.1 * same_decade + 0.2 * snap.popularity
+    chosen = (
+        cs.top_k(score, k, allowed & (inter > 0)) if inter.any() else cs.top_k(score, k, allowed)
+    )
+    return [
+        _Pick(
+            int(snap.movie_ids[i]),
+            float(score[i]),
+            "content",
+            "Shares genres with {title}",
+            title_ref,
+        )
+        for i in chosen
+    ]
+
+
+# -- reasons --------------------------------------------------------------------------------
+
+
+def _stars(score: float) -> str:
+    return f"{score:g} star" + ("" if score == 1 else "s")
+
+
+def _because_reasons(state: _UserState, chosen: IntArray) -> list[tuple[str, int | None]]:
+    """For each recommended catalog index, the user's rated movie nearest in item embedding
+    space (liked ones first): ("Because you rated {title} 5 stars", that movie's id)."""
+    aligned, snap = state.aligned, state.snapshot
+    if aligned is None or state.rated_idx.shape[0] == 0 or chosen.shape[0] == 0:
+        return [(_cold_reason(state, int(i)), None) for i in chosen]
+    liked = state.rated_idx_scores >= cs.LIKED_SCORE
+    pool = state.rated_idx[liked] if liked.any() else state.rated_idx
+    pool_scores = state.rated_idx_scores[liked] if liked.any() else state.rated_idx_scores
+    sims = aligned.unit[chosen] @ aligned.unit[pool].T  # [k, n_pool]
+    sims += 0.02 * (pool_scores - cs.LIKED_SCORE)  # near-ties go to the higher rating
+    best = np.argmax(sims, axis=1)  # [k]
+    return [
+        (
+            f"Because you rated {{title}} {_stars(float(pool_scores[b]))}",
+            int(snap.movie_ids[pool[b]]),
+        )
+        for b in best
+    ]
+
+
+def _cold_reason(state: _UserState, idx: int) -> str:
+    snap = state.snapshot
+    if state.affinity is not None and state.affinity[idx] > 0:
+        fav = snap.genre_vector(state.favourite_genre_ids)
+        cols = np.flatnonzero(snap.item_genres[idx] > 0)
+        liked_cols = [c for c in cols if fav[c]] or list(cols)
+        if liked_cols:
+            return f"Popular in {snap.genre_names[liked_cols[0]]}, a genre you like"
+    if snap.recent[idx] > 0 and snap.recent[idx] >= np.percentile(snap.recent, 99):
+        return "Trending now"
+    if snap.counts[idx] > 0:
+        return f"Popular: {int(snap.counts[idx])} ratings, {float(snap.means[idx]):.1f} average"
+    return "New on recsite"
+
+
+# -- movies ---------------------------------------------------------------------------------
+
+
+def _materialise(
+    lists: list[list[_Pick]], also: list[int] | None = None
+) -> tuple[list[list[RecommendedMovie]], dict[int, Movie]]:
+    """Fetch every movie of every list (and every reason's movie, and `also`) in one query,
+    genres prefetched, and fill in the reasons' titles."""
+    ids = {p.movie_id for picks in lists for p in picks} | set(also or [])
+    ids |= {p.reason_movie_id for picks in lists for p in picks if p.reason_movie_id is not None}
+    if not ids:
+        return [[] for _ in lists], {}
+    movies = {
+        m.pk: m
+        for m in Movie.objects.filter(pk__in=ids).prefetch_related(
+            Prefetch("genres", queryset=Genre.objects.order_by("name"))
+        )
+    }
+    out: list[list[RecommendedMovie]] = []
+    for picks in lists:
+        items: list[RecommendedMovie] = []
+        for p in picks:
+            movie = movies.get(p.movie_id)
+            if movie is None:
+                continue  # deleted since the snapshot
+            reason = p.reason
+            if p.reason_movie_id is not None:
+                ref = movies.get(p.reason_movie_id)
+                reason = reason.format(title=ref.title if ref is not None else "a movie you rated")
+            items.append(
+                RecommendedMovie(movie=movie, score=p.score, source=p.source, reason=reason)
+            )
+        out.append(items)
+    return out, movies

@@ -1,0 +1,225 @@
+"""Serving: precomputed and online lists, fold-in, reasons, home rows and "More like this"."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Avg
+from django.utils import timezone
+
+from catalog.models import Movie
+from ratings.models import Rating
+from ratings.services import profile_set_favourite_genres, rating_upsert
+from recommender.models import ModelVersion, Recommendation
+from recommender.selectors import (
+    SOURCES,
+    home_rows_for_user,
+    recommendations_for_user,
+    similar_movies,
+)
+from tests.factories import MovieFactory, UserFactory
+from tests.recommender import fixtures
+from tests.recommender.fixtures import SyntheticWorld
+
+# The shared fixtures, bound here because tests/recommender/conftest.py belongs to the pipeline.
+_fresh_serving_state = fixtures._fresh_serving_state
+serving_settings = fixtures.serving_settings
+world = fixtures.world
+trained_world = fixtures.trained_world
+
+pytestmark = pytest.mark.django_db
+
+
+def _share(world: SyntheticWorld, items: list, cluster: str) -> float:
+    return sum(world.cluster_of(i.movie.pk) == cluster for i in items) / max(len(items), 1)
+
+
+def test_fold_in_moves_a_new_users_list_toward_what_they_rated(trained_world: SyntheticWorld):
+    user = UserFactory()
+    before = recommendations_for_user(user, 10)
+    for movie in trained_world.movies["Romance"][:10]:
+        rating_upsert(user=user, movie=movie, score=Decimal("5.0"))
+    after = recommendations_for_user(user, 10)
+
+    assert {i.source for i in after} == {"ncf"}  # 10 ratings: the NCF weight has reached 1
+    assert _share(trained_world, after, "Romance") >= 0.8
+    assert _share(trained_world, after, "Romance") > _share(trained_world, before, "Romance")
+
+
+def test_recommendations_change_right_after_each_rating(trained_world: SyntheticWorld):
+    user = UserFactory()
+    seen = []
+    for movie in trained_world.movies["Comedy"][:3]:
+        rating_upsert(user=user, movie=movie, score=Decimal("4.5"))
+        seen.append([i.movie.pk for i in recommendations_for_user(user, 10)])
+    assert seen[0] != seen[1] != seen[2]
+    assert all(i.source == "blend" for i in recommendations_for_user(user, 10))
+
+
+def test_a_rated_movie_never_appears_online_precomputed_or_in_rows(
+    trained_world: SyntheticWorld,
+):
+    rater = trained_world.users[0]  # trained on, 12 ratings: pure NCF
+    rated = set(Rating.objects.filter(user=rater).values_list("movie_id", flat=True))
+    version = ModelVersion.objects.get(is_active=True)
+    # A precomputed list that (wrongly) holds rated movies at the top must still not show them.
+    all_ids = list(rated) + [
+        m.pk for ms in trained_world.movies.values() for m in ms if m.pk not in rated
+    ]
+    Recommendation.objects.bulk_create(
+        Recommendation(model_version=version, user=rater, movie_id=mid, rank=r, score=1.0 - r / 100)
+        for r, mid in enumerate(all_ids[:40], start=1)
+    )
+    ModelVersion.objects.filter(pk=version.pk).update(precomputed_at=timezone.now())
+
+    precomputed = recommendations_for_user(rater, 20)
+    assert [i.source for i in precomputed] == ["ncf"] * 20
+    assert [i.movie.pk for i in precomputed] == [m for m in all_ids if m not in rated][:20]
+
+    online = recommendations_for_user(rater, 90)  # the whole catalogue: forces online scoring
+    assert len(online) == 90 - len(rated)
+    assert not rated & {i.movie.pk for i in online}
+    for row in home_rows_for_user(rater):
+        assert not rated & {i.movie.pk for i in row.items}, row.title
+
+
+def test_precomputed_list_is_served_when_fresh_and_scored_online_after_a_rating(
+    trained_world: SyntheticWorld, serving_settings, django_assert_num_queries
+):
+    rater = trained_world.users[5]
+    version = ModelVersion.objects.get(is_active=True)
+    rated = set(Rating.objects.filter(user=rater).values_list("movie_id", flat=True))
+    # Deliberately the reverse of what the model would say, so the two paths are distinguishable.
+    ids = [m.pk for m in reversed(trained_world.movies["Comedy"]) if m.pk not in rated][:10]
+    Recommendation.objects.bulk_create(
+        Recommendation(model_version=version, user=rater, movie_id=mid, rank=r, score=0.5)
+        for r, mid in enumerate(ids, start=1)
+    )
+    ModelVersion.objects.filter(pk=version.pk).update(precomputed_at=timezone.now())
+    serving_settings.RECSITE_REGISTRY_CHECK_SECONDS = 60  # as in production: cached checks
+    serving_settings.RECSITE_CATALOG_CHECK_SECONDS = 60
+    recommendations_for_user(rater, 10)  # warm: registry load and catalog snapshot
+
+    # The user's ratings, the precomputed rows, the movies and their genres.
+    with django_assert_num_queries(4):
+        fresh = recommendations_for_user(rater, 10)
+    assert [i.movie.pk for i in fresh] == ids
+
+    rating_upsert(user=rater, movie=Movie.objects.get(pk=ids[0]), score=Decimal("3.0"))
+    online = recommendations_for_user(rater, 10)
+    assert ids[0] not in {i.movie.pk for i in online}
+    assert [i.movie.pk for i in online] != ids[1:11]  # scored by the model, not the stale list
+
+
+def test_every_item_has_a_source_and_a_reason_naming_a_rated_movie(
+    trained_world: SyntheticWorld,
+):
+    user = UserFactory()
+    for movie in trained_world.movies["Action"][:10]:
+        rating_upsert(user=user, movie=movie, score=Decimal("5.0"))
+    items = recommendations_for_user(user, 10)
+    titles = {m.title for m in trained_world.movies["Action"][:10]}
+    for item in items:
+        assert item.source in SOURCES
+        assert item.reason.startswith("Because you rated ")
+        assert item.reason.endswith(" 5 stars")
+        named = item.reason.removeprefix("Because you rated ").removesuffix(" 5 stars")
+        assert named in titles
+
+
+def test_genre_filter_only_returns_that_genre(trained_world: SyntheticWorld):
+    user = UserFactory()
+    for movie in trained_world.movies["Action"][:4]:
+        rating_upsert(user=user, movie=movie, score=Decimal("4.0"))
+    items = recommendations_for_user(user, 15, genre="romance")
+    assert len(items) == 15
+    assert all(trained_world.cluster_of(i.movie.pk) == "Romance" for i in items)
+    assert recommendations_for_user(user, 5, genre="no-such-genre") == []
+
+
+def test_signed_out_visitors_get_popular_rows(trained_world: SyntheticWorld):
+    rows = home_rows_for_user(AnonymousUser())
+    assert [r.title for r in rows] == ["Popular on recsite", "Trending now", "New arrivals"]
+    popular = rows[0].items
+    scores = [i.score for i in popular]
+    assert scores == sorted(scores, reverse=True)
+    catalogue_mean = Movie.objects.aggregate(m=Avg("rating_count"))["m"]
+    assert sum(i.movie.rating_count for i in popular) / len(popular) > catalogue_mean
+    assert {i.source for r in rows for i in r.items} == {"popular"}
+    assert [i.source for i in recommendations_for_user(AnonymousUser(), 5)] == ["popular"] * 5
+
+
+def test_home_rows_for_a_signed_in_user(
+    trained_world: SyntheticWorld, serving_settings, django_assert_num_queries
+):
+    user = UserFactory()
+    profile_set_favourite_genres(user=user, genres=[trained_world.genres["Comedy"]])
+    favourite = trained_world.movies["Action"][3]
+    rating_upsert(user=user, movie=favourite, score=Decimal("5.0"))
+    rating_upsert(user=user, movie=trained_world.movies["Action"][4], score=Decimal("3.0"))
+    serving_settings.RECSITE_REGISTRY_CHECK_SECONDS = 60
+    serving_settings.RECSITE_CATALOG_CHECK_SECONDS = 60
+    home_rows_for_user(user)  # warm the registry and snapshot
+    # Ratings, favourite genres, then every row's movies and their genres at once.
+    with django_assert_num_queries(4):
+        rows = home_rows_for_user(user)
+    titles = [r.title for r in rows]
+    assert titles == [
+        "Top picks for you",
+        f"Because you liked {favourite.title}",
+        "Trending now",
+        "New arrivals",
+        "Comedy",
+    ]
+    assert all(trained_world.cluster_of(i.movie.pk) == "Comedy" for i in rows[-1].items)
+    assert all(len(r.items) == 20 for r in rows)
+
+
+def test_new_arrivals_include_movies_with_no_ratings(trained_world: SyntheticWorld):
+    fresh = MovieFactory(title="Brand new", genres=[trained_world.genres["Action"]])
+    rows = {r.slug: r for r in home_rows_for_user(AnonymousUser())}
+    assert rows["new-arrivals"].items[0].movie == fresh
+    assert fresh.rating_count == 0
+
+
+def test_similar_movies_use_item_embeddings(trained_world: SyntheticWorld):
+    shares = []
+    for cluster, movies in trained_world.movies.items():
+        for anchor in movies[:10]:
+            similar = similar_movies(anchor, 10)
+            assert len(similar) == 10
+            assert anchor.pk not in {i.movie.pk for i in similar}
+            assert {i.source for i in similar} == {"ncf"}
+            assert similar[0].reason == f"Viewers who liked {anchor.title} also liked this"
+            scores = [i.score for i in similar]
+            assert scores == sorted(scores, reverse=True)
+            shares.append(_share(trained_world, similar, cluster))
+    # Chance is one third; a tiny model trained for seconds still groups the clusters.
+    assert sum(shares) / len(shares) >= 0.6
+
+
+def test_similar_movies_fall_back_to_content_without_a_model(world: SyntheticWorld):
+    anchor = world.movies["Comedy"][2]
+    similar = similar_movies(anchor, 8)
+    assert len(similar) == 8
+    assert {i.source for i in similar} == {"content"}
+    assert all(world.cluster_of(i.movie.pk) == "Comedy" for i in similar)
+
+
+def test_similar_movies_for_a_movie_the_model_never_saw(trained_world: SyntheticWorld):
+    newcomer = MovieFactory(title="Unseen romance", genres=[trained_world.genres["Romance"]])
+    similar = similar_movies(newcomer, 5)
+    assert {i.source for i in similar} == {"content"}
+    assert all(trained_world.cluster_of(i.movie.pk) == "Romance" for i in similar)
+
+
+def test_serving_without_any_model_falls_back_to_cold_start(world: SyntheticWorld):
+    user = UserFactory()
+    profile_set_favourite_genres(user=user, genres=[world.genres["Action"]])
+    items = recommendations_for_user(user, 10)
+    assert len(items) == 10
+    assert {i.source for i in items} == {"cold_start"}
+    assert all(world.cluster_of(i.movie.pk) == "Action" for i in items)
+    assert items[0].reason == "Popular in Action, a genre you like"
