@@ -41,6 +41,7 @@ ML100K_GENRES = (
     "Western",
 )
 NO_GENRES = "(no genres listed)"
+MAX_LINE_BYTES = 64 * 1024  # the longest real MovieLens line is a few hundred bytes
 GENRE_ALIASES = {"Children's": "Children"}  # 100K and 1M spell it so; later releases do not
 VALID_SCORES = frozenset(n / 2 for n in range(1, 11))
 _TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\)\s*$")
@@ -149,10 +150,25 @@ class DatasetSource:
                 yield handle
 
     def lines(self, name: str, *, encoding: str) -> Iterator[tuple[int, str]]:
-        """(line number, text without newline); a line that does not decode is an error."""
+        """(line number, text without newline); an undecodable or huge line is an error."""
         with self.open_binary(name) as handle:
-            for number, raw in enumerate(handle, start=1):
+            number = 0
+            while True:
+                try:
+                    # A bounded read: a file with no newlines must not be loaded whole.
+                    raw = handle.readline(MAX_LINE_BYTES + 1)
+                except (zipfile.BadZipFile, EOFError, OSError) as exc:
+                    raise MovieLensFormatError(
+                        name, number + 1, f"the file is truncated or corrupt ({exc})"
+                    ) from exc
+                if not raw:
+                    return
+                number += 1
                 self.bytes_read += len(raw)
+                if len(raw) > MAX_LINE_BYTES:
+                    raise MovieLensFormatError(
+                        name, number, f"line is longer than {MAX_LINE_BYTES:,} bytes"
+                    )
                 try:
                     text = raw.decode(encoding)
                 except UnicodeDecodeError as exc:

@@ -210,3 +210,42 @@ def test_download_reports_http_errors(httpserver, settings, tmp_path: Path) -> N
 
     with pytest.raises(CommandError, match="HTTP 404"):
         call_command("import_movielens", "--download", "ml-1m", verbosity=0)
+
+
+def test_a_huge_line_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    folder = files.write_csv_release(tmp_path / "small")
+    with open(folder / "ratings.csv", "a") as handle:
+        handle.write("1," + "9" * 200_000 + ",4.0,964982703\n")
+
+    with pytest.raises(MovieLensFormatError, match=r"ratings.csv line 8: line is longer than"):
+        movielens_import(folder)
+    assert _counts() == (0, 0, 0, 0)
+
+
+def test_a_truncated_zip_is_reported_and_changes_nothing(tmp_path: Path) -> None:
+    folder = files.write_csv_release(tmp_path / "small")
+    archive = files.zip_release(folder, tmp_path / "full.zip", "ml-latest-small").read_bytes()
+    truncated = tmp_path / "truncated.zip"
+    truncated.write_bytes(archive[: len(archive) * 2 // 3])
+
+    with pytest.raises(MovieLensFormatError):
+        movielens_import(truncated)
+    assert _counts() == (0, 0, 0, 0)
+
+
+def test_a_file_in_the_wrong_format_is_named(tmp_path: Path) -> None:
+    folder = files.write_csv_release(tmp_path / "small")
+    (folder / "movies.csv").write_text("id;name;kind\n1;Toy Story;Comedy\n")
+
+    with pytest.raises(MovieLensFormatError, match=r"movies.csv line 1: unexpected header"):
+        movielens_import(folder)
+    assert _counts() == (0, 0, 0, 0)
+
+
+def test_a_csv_cut_off_mid_line_names_the_last_line(tmp_path: Path) -> None:
+    folder = files.write_csv_release(tmp_path / "small")
+    with open(folder / "ratings.csv", "a") as handle:
+        handle.write("3,1,4.")
+
+    with pytest.raises(MovieLensFormatError, match=r"ratings.csv line 8: expected 4 fields"):
+        movielens_import(folder)
