@@ -1,0 +1,225 @@
+"""The model registry: lazy per-process loading, hot swap on activation, fallback on corruption."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+
+from ratings.services import rating_upsert
+from recommender.models import ModelVersion
+from recommender.registry import artifact_directory, registry, resolve_device, serving_model
+from recommender.selectors import recommendations_for_user, similar_movies
+from tests.factories import UserFactory
+from tests.recommender import fixtures
+from tests.recommender.fixtures import SyntheticWorld, activate_version, train_version
+
+_fresh_serving_state = fixtures._fresh_serving_state
+serving_settings = fixtures.serving_settings
+world = fixtures.world
+trained_world = fixtures.trained_world
+
+pytestmark = pytest.mark.django_db
+
+
+def _rated_user(world: SyntheticWorld, cluster: str = "Action", n: int = 10) -> AbstractBaseUser:
+    user = UserFactory()
+    for movie in world.movies[cluster][:n]:
+        rating_upsert(user=user, movie=movie, score=Decimal("4.5"))
+    return user
+
+
+def test_nothing_is_loaded_until_a_request_asks(trained_world: SyntheticWorld):
+    assert registry._loaded == {}
+    served = serving_model()
+    assert served is not None
+    assert served.version_id == trained_world.versions[0].pk
+    assert served.device == "cpu"
+    assert served.backend == "numpy"
+
+
+def test_the_model_loads_once_and_the_active_check_is_cached(
+    trained_world: SyntheticWorld, serving_settings, django_assert_num_queries
+):
+    serving_settings.RECSITE_REGISTRY_CHECK_SECONDS = 60
+    first = serving_model()
+    with django_assert_num_queries(0):
+        again = serving_model()
+    assert again is first
+
+
+def test_activating_a_new_version_changes_what_a_running_process_serves(world: SyntheticWorld):
+    old = train_version(world, seed=0)
+    user = _rated_user(world)
+    anchor = world.movies["Romance"][0]
+    served_old = serving_model()
+    before = [i.movie.pk for i in recommendations_for_user(user, 15)]
+    similar_before = [i.movie.pk for i in similar_movies(anchor, 10)]
+    assert served_old.version_id == old.pk
+
+    new = train_version(world, seed=1, activate=False)
+    assert serving_model() is served_old  # inactive versions are never loaded
+    activate_version(new)
+
+    served_new = serving_model()
+    assert served_new.version_id == new.pk
+    assert served_new is not served_old
+    assert not np.allclose(served_new.item_table, served_old.item_table)
+    assert [i.movie.pk for i in similar_movies(anchor, 10)] != similar_before
+    after = [i.movie.pk for i in recommendations_for_user(user, 15)]
+    assert after != before
+
+
+def test_the_active_version_check_waits_its_interval(world: SyntheticWorld, serving_settings):
+    old = train_version(world, seed=0)
+    serving_settings.RECSITE_REGISTRY_CHECK_SECONDS = 3600
+    assert serving_model().version_id == old.pk
+    activate_version(train_version(world, seed=1, activate=False))
+    assert serving_model().version_id == old.pk  # cached id: one cheap query per interval
+    serving_settings.RECSITE_REGISTRY_CHECK_SECONDS = 0
+    assert serving_model().version_id != old.pk
+
+
+def _corrupt(version: ModelVersion) -> Path:
+    weights = artifact_directory(version) / "weights.npz"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    return weights
+
+
+def test_a_corrupted_artifact_falls_back_to_the_previous_version_and_logs(
+    world: SyntheticWorld, caplog: pytest.LogCaptureFixture
+):
+    good = train_version(world, seed=0)
+    user = _rated_user(world)
+    serving_model()  # this process served the good version before the broken activation
+    bad = train_version(world, seed=1, activate=False)
+    _corrupt(bad)
+    activate_version(bad)
+
+    with caplog.at_level(logging.ERROR, logger="recommender.registry"):
+        items = recommendations_for_user(user, 10)
+    assert len(items) == 10
+    assert serving_model().version_id == good.pk
+    assert bad.pk in registry.failed_versions
+    assert any(f"model version {bad.pk} cannot be loaded" in r.getMessage() for r in caplog.records)
+
+
+def test_a_fresh_process_with_a_broken_active_version_loads_the_previous_one(
+    world: SyntheticWorld, caplog: pytest.LogCaptureFixture
+):
+    good = train_version(world, seed=0)
+    bad = train_version(world, seed=1)
+    shutil.rmtree(artifact_directory(bad))  # missing, not just corrupted
+    registry.reset()  # a new worker process: nothing loaded yet
+    user = _rated_user(world)
+
+    with caplog.at_level(logging.WARNING, logger="recommender.registry"):
+        items = recommendations_for_user(user, 10)
+    assert len(items) == 10
+    assert serving_model().version_id == good.pk
+    assert any("cannot be loaded" in r.getMessage() for r in caplog.records)
+    assert any(
+        f"serving model version {good.pk}" in r.getMessage() and r.levelno == logging.WARNING
+        for r in caplog.records
+    )
+
+
+def test_no_loadable_version_serves_cold_start(
+    world: SyntheticWorld, caplog: pytest.LogCaptureFixture
+):
+    only = train_version(world, seed=0)
+    _corrupt(only)
+    user = _rated_user(world, "Comedy", n=3)
+    with caplog.at_level(logging.ERROR, logger="recommender.registry"):
+        items = recommendations_for_user(user, 10)
+    assert len(items) == 10
+    assert {i.source for i in items} == {"cold_start"}
+    assert serving_model() is None
+    assert any("cold-start" in r.getMessage() for r in caplog.records)
+
+
+def test_a_failed_version_is_not_retried_on_every_request(
+    world: SyntheticWorld, django_assert_max_num_queries
+):
+    only = train_version(world, seed=0)
+    _corrupt(only)
+    assert serving_model() is None
+    # The active-id check and the (empty) list of earlier versions; no reload of the artifact.
+    with django_assert_max_num_queries(2):
+        assert serving_model() is None
+
+
+def test_an_artifact_path_may_be_absolute_or_relative_to_artifact_dir(
+    trained_world: SyntheticWorld,
+):
+    version = trained_world.versions[0]
+    relative = artifact_directory(version)
+    assert relative == Path(settings.ARTIFACT_DIR) / version.artifact_path
+    ModelVersion.objects.filter(pk=version.pk).update(artifact_path=str(relative))
+    version.refresh_from_db()
+    assert artifact_directory(version) == relative
+    assert serving_model().version_id == version.pk
+
+
+def test_device_resolution():
+    import torch
+
+    assert resolve_device("cpu") == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else None
+    if expected is None and torch.backends.mps.is_available():
+        expected = "mps"
+    assert resolve_device("auto") == (expected or "cpu")
+    if not torch.cuda.is_available():
+        assert resolve_device("cuda") == "cpu"  # asked for, absent: the CPU, with a warning
+
+
+@pytest.mark.gpu
+def test_the_registry_loads_on_cuda_and_scores_like_the_cpu(
+    trained_world: SyntheticWorld, serving_settings
+):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    cpu = serving_model()
+    user_idx = np.arange(len(cpu.users))
+    cpu_scores = cpu.loaded.score_users(user_idx)
+    registry.reset()
+    serving_settings.RECSITE_DEVICE = "auto"
+    gpu = serving_model()
+    assert gpu.device == "cuda"
+    assert gpu.backend == "torch"
+    np.testing.assert_allclose(gpu.loaded.score_users(user_idx), cpu_scores, atol=1e-5)
+
+
+def test_serving_scores_match_the_engine_for_trained_users(trained_world: SyntheticWorld):
+    served = serving_model()
+    from recommender.coldstart import aligned_model, catalog_snapshot
+
+    snap = catalog_snapshot()
+    aligned = aligned_model(served, snap)
+    users = np.arange(len(served.users))
+    engine = served.loaded.score_users(users)  # [n_users, n_items], model item order
+    ours = aligned.scorer.scores(served.user_table)  # [n_users, n_catalog]
+    cols = snap.index(served.items.ids)
+    np.testing.assert_allclose(ours[:, cols], engine, atol=1e-5)
+
+
+def test_the_serving_modules_leave_torch_and_django_out_of_the_engine():
+    code = (
+        "import sys; import recommender.engine.coldstart; "
+        "assert 'django' not in sys.modules, 'django'; assert 'torch' not in sys.modules, 'torch'"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
