@@ -1,0 +1,64 @@
+"""Leave-one-out split by timestamp and the sampled evaluation candidates."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recommender.engine.data import Interactions, synthetic_planted
+from recommender.engine.split import leave_one_out
+
+
+def test_latest_item_is_test_and_the_one_before_is_validation() -> None:
+    data = Interactions.from_arrays(
+        [1, 1, 1, 1, 2, 2, 2], [10, 11, 12, 13, 10, 11, 12], [4, 1, 3, 2, 7, 9, 8]
+    )
+    split = leave_one_out(data, n_candidates=0, seed=0)
+    test = dict(
+        zip(split.test_users.tolist(), data.items.raw(split.test_items).tolist(), strict=True)
+    )
+    val = dict(zip(split.val_users.tolist(), data.items.raw(split.val_items).tolist(), strict=True))
+    assert test == {0: 10, 1: 11}
+    assert val == {0: 12, 1: 12}
+    train = sorted(
+        zip(split.train_users.tolist(), data.items.raw(split.train_items).tolist(), strict=True)
+    )
+    assert train == [(0, 11), (0, 13), (1, 10)]
+
+
+def test_ties_are_broken_by_item_index_the_same_way_every_time() -> None:
+    data = Interactions.from_arrays([1, 1, 1, 1], [40, 30, 20, 10], [5, 5, 5, 1])
+    for seed in range(3):
+        split = leave_one_out(data, n_candidates=0, seed=seed)
+        # items 20, 30, 40 share the latest timestamp: the highest index is "latest"
+        assert data.items.raw(split.test_items).tolist() == [40]
+        assert data.items.raw(split.val_items).tolist() == [30]
+
+
+def test_users_with_fewer_than_three_interactions_stay_in_train() -> None:
+    data = Interactions.from_arrays([1, 1, 2, 3, 3, 3], [1, 2, 1, 1, 2, 3], [1, 2, 1, 1, 2, 3])
+    split = leave_one_out(data, n_candidates=0, seed=0)
+    assert split.test_users.tolist() == [2]
+    assert np.bincount(split.train_users, minlength=3).tolist() == [2, 1, 1]
+
+
+def test_candidates_are_distinct_items_the_user_never_touched() -> None:
+    data = synthetic_planted(n_users=60, n_items=150, per_user=30, seed=2)
+    split = leave_one_out(data, n_candidates=99, seed=5)
+    seen = {(u, i) for u, i in zip(data.user_idx.tolist(), data.item_idx.tolist(), strict=True)}
+    for cands in (split.test_candidates, split.val_candidates):
+        assert cands.shape == (60, 99)
+        assert all(len(set(row)) == 99 for row in cands.tolist())
+        users = split.test_users
+        assert not any(
+            (int(u), int(i)) in seen for u, row in zip(users, cands, strict=True) for i in row
+        )
+
+
+def test_split_is_reproducible_for_a_seed_and_varies_with_it() -> None:
+    data = synthetic_planted(n_users=40, n_items=150, seed=2)
+    a = leave_one_out(data, seed=1)
+    b = leave_one_out(data, seed=1)
+    c = leave_one_out(data, seed=2)
+    assert all(np.array_equal(a.arrays()[k], b.arrays()[k]) for k in a.arrays())
+    assert np.array_equal(a.test_items, c.test_items)
+    assert not np.array_equal(a.test_candidates, c.test_candidates)
