@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from catalog.models import Genre, Movie
 from ratings.models import Rating
 from recommender.engine import coldstart as cs
+from recommender.engine.foldin import ItemSide, prepare_item_side
 
 if TYPE_CHECKING:
     from recommender.registry import ServingModel
@@ -208,6 +209,7 @@ class AlignedModel:
     snapshot_key: tuple[int | None, int]
     in_model: BoolArray  # [n_cat]
     scorer: cs.VectorScorer  # over catalog indices
+    foldin_side: ItemSide  # the frozen item side for the engine's fold-in, catalog indices
     unit: F32  # [n_cat, d] unit item vectors for cosine similarity
 
 
@@ -240,11 +242,18 @@ def aligned_model(served: ServingModel, snapshot: CatalogSnapshot) -> AlignedMod
                 )  # [chunk, n_known]
                 table[chunk] = w @ table[known]
                 vectors[chunk] = w @ vectors[known]
+        gd = served.weights["gmf_item"].shape[1] if "gmf_item" in served.weights else 0
+        catalog_weights = dict(served.weights)
+        if gd:
+            catalog_weights["gmf_item"] = table[:, :gd]
+        if "mlp_item" in served.weights:
+            catalog_weights["mlp_item"] = table[:, gd:]
         aligned = AlignedModel(
             version_id=served.version_id,
             snapshot_key=snapshot.key,
             in_model=in_model,
             scorer=cs.VectorScorer(served.weights, served.config, table),
+            foldin_side=prepare_item_side(catalog_weights, served.config),
             unit=cs.unit_rows(vectors),
         )
         served.aligned = aligned

@@ -25,6 +25,7 @@ from recommender.coldstart import (
     cold_scores_for,
 )
 from recommender.engine import coldstart as cs
+from recommender.engine.foldin import fold_in_user
 from recommender.models import Recommendation
 from recommender.registry import ServingModel, serving_model
 
@@ -38,6 +39,10 @@ Source = Literal["ncf", "blend", "cold_start", "popular", "content"]
 SOURCES: tuple[str, ...] = ("ncf", "blend", "cold_start", "popular", "content")
 ROW_LENGTH = 20
 FOLDIN_CACHE_SECONDS = 24 * 3600
+# Fold-in settings chosen with benchmarks/bench_foldin.py on held-out ml-latest-small users.
+FOLDIN_STEPS = 60
+FOLDIN_LR = 0.05
+FOLDIN_L2 = 1e-2  # pull toward the mean trained user: few ratings stay close to average taste
 
 
 @dataclass(frozen=True)
@@ -277,13 +282,17 @@ def _user_vector(state: _UserState) -> F32 | None:
     if cached is not None:
         return np.frombuffer(cached, dtype=np.float32)
     started = time.perf_counter()
-    vector = aligned.scorer.fold_in(
+    folded = fold_in_user(
+        served.weights,
+        served.config,
         state.rated_idx,
-        init=row if row is not None else served.mean_user,
-        negatives=served.config.negatives,
+        steps=FOLDIN_STEPS,
+        lr=FOLDIN_LR,
+        l2=FOLDIN_L2,
         seed=state.user_id,
-        candidates=np.flatnonzero(aligned.in_model),
+        item_side=aligned.foldin_side,
     )
+    vector = np.concatenate([v for v in (folded.gmf, folded.mlp) if v is not None])
     cache.set(key, vector.astype(np.float32).tobytes(), FOLDIN_CACHE_SECONDS)
     logger.info(
         "fold-in user=%s version=%s ratings=%d in %.1f ms",

@@ -11,8 +11,6 @@ from django.contrib.auth.models import AnonymousUser
 from ratings.services import profile_set_favourite_genres, rating_upsert
 from recommender.coldstart import aligned_model, catalog_snapshot, cold_scores_for
 from recommender.engine import coldstart as cs
-from recommender.engine.config import NeuMFConfig
-from recommender.engine.neumf_numpy import NeuMFNumpy
 from recommender.registry import serving_model
 from recommender.selectors import _score, _user_state, recommendations_for_user
 from tests.factories import MovieFactory, UserFactory
@@ -89,25 +87,6 @@ def test_content_weights_prefer_shared_genres_then_the_same_decade():
     assert w[0, 2] == 0.0  # no shared genre
     assert w[0, 0] == pytest.approx(2 * w[0, 1])  # same decade counts double
     np.testing.assert_allclose(w[1], 0.25)  # no genres: the mean of every trained item
-
-
-def test_engine_fold_in_ranks_the_rated_items_high():
-    config = NeuMFConfig(gmf_dim=8, mlp_layers=(16, 8))
-    model = NeuMFNumpy(5, 200, config, seed=3)
-    weights = model.get_weights()
-    rng = np.random.default_rng(1)
-    # Two item groups pointing opposite ways: a user who rates group A should score A higher.
-    direction = rng.normal(size=16).astype(np.float32)
-    table = rng.normal(scale=0.3, size=(200, 16)).astype(np.float32)
-    table[:100] += direction
-    table[100:] -= direction
-    scorer = cs.VectorScorer(weights, config, table)
-    rated = np.arange(0, 20)
-    vec = scorer.fold_in(rated, seed=0)
-    scores = scorer.logits(vec)[0]
-    assert scores[20:100].mean() > scores[100:].mean()
-    start = scorer.logits(np.zeros(16, np.float32))[0]
-    assert scores[rated].mean() - scores.mean() > start[rated].mean() - start.mean()
 
 
 # -- serving ---------------------------------------------------------------------------------
