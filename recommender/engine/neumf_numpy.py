@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -79,7 +80,9 @@ def init_weights(n_users: int, n_items: int, config: NeuMFConfig, *, seed: int) 
     return weights
 
 
-def check_weights(weights: Mapping[str, FloatArray], shapes: Mapping[str, tuple[int, ...]]) -> None:
+def check_weights(
+    weights: Mapping[str, NDArray[Any]], shapes: Mapping[str, tuple[int, ...]]
+) -> None:
     """Raise ValueError unless `weights` has exactly the names and shapes in `shapes`."""
     missing = sorted(set(shapes) - set(weights))
     extra = sorted(set(weights) - set(shapes))
@@ -90,7 +93,9 @@ def check_weights(weights: Mapping[str, FloatArray], shapes: Mapping[str, tuple[
             raise ValueError(f"{name}: shape {np.shape(weights[name])}, expected {shape}")
 
 
-def fuse_pretrained(gmf_weights: Weights, mlp_weights: Weights, alpha: float) -> Weights:
+def fuse_pretrained(
+    gmf_weights: Mapping[str, NDArray[Any]], mlp_weights: Mapping[str, NDArray[Any]], alpha: float
+) -> Weights:
     """NeuMF weights from a pre-trained GMF and MLP (He et al., section 3.4.1).
 
     out_W = [alpha * h_gmf ; (1 - alpha) * h_mlp] and out_b = alpha * b_gmf + (1 - alpha) * b_mlp,
@@ -121,6 +126,8 @@ def sample_negatives(
     """Items drawn uniformly for each positive, `negatives` per row, none of them a positive of
     that user: [len(pos_users) * negatives], user order = np.repeat(pos_users, negatives)."""
     keys = np.unique(pos_users * n_items + pos_items)  # [n_pos] sorted
+    if keys.size and np.bincount(keys // n_items).max() >= n_items:
+        raise ValueError("a user has every item as a positive: no negative can be drawn")
     users = np.repeat(pos_users, negatives)  # [n_pos * negatives]
     drawn = rng.integers(0, n_items, size=users.shape[0], dtype=np.int64)
     todo = np.arange(users.shape[0])
@@ -208,7 +215,7 @@ class NeuMFNumpy:
         weights.update({name: view.copy() for name, view in self._views.items()})
         return {name: weights[name] for name in self._shapes}
 
-    def set_weights(self, weights: dict[str, FloatArray]) -> None:
+    def set_weights(self, weights: Mapping[str, NDArray[Any]]) -> None:
         """Load canonical weights (cast to config.dtype) and restart the optimizer state."""
         check_weights(weights, self._shapes)
         gd = self._gd
@@ -415,14 +422,18 @@ class NeuMFNumpy:
             z += x @ out_w[gd:]
         return z
 
-    def predict(self, users: NDArray[np.int64], items: NDArray[np.int64]) -> NDArray[np.float32]:
-        """Probabilities for (user, item) pairs. users, items: [n]; returns [n]."""
+    def logits(self, users: NDArray[np.int64], items: NDArray[np.int64]) -> FloatArray:
+        """Logits z in config.dtype for (user, item) pairs. users, items: [n]; returns [n]."""
         u, i, _ = self._inputs(users, items)
-        out = np.empty(u.shape[0], np.float32)
+        out = np.empty(u.shape[0], self.dtype)
         for start in range(0, u.shape[0], _PREDICT_CHUNK):
             stop = start + _PREDICT_CHUNK
-            out[start:stop] = _sigmoid(self._logits(u[start:stop], i[start:stop]))
+            out[start:stop] = self._logits(u[start:stop], i[start:stop])
         return out
+
+    def predict(self, users: NDArray[np.int64], items: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Probabilities for (user, item) pairs. users, items: [n]; returns [n]."""
+        return _sigmoid(self.logits(users, items)).astype(np.float32)
 
     def _item_side(self) -> dict[str, FloatArray]:
         """Per-item work shared by every user, cached until the weights change."""

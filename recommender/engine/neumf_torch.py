@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -143,14 +144,14 @@ class NeuMFTorch:
                 for name in self._shapes
             }
 
-    def set_weights(self, weights: dict[str, FloatArray]) -> None:
+    def set_weights(self, weights: Mapping[str, NDArray[Any]]) -> None:
         """Load canonical weights (cast to config.dtype) and restart the optimizer state.
 
         Copies in place: captured CUDA graphs keep pointing at the same storage."""
         check_weights(weights, self._shapes)
         gd = self._gd
 
-        def put(target: torch.Tensor, value: FloatArray) -> None:
+        def put(target: torch.Tensor, value: NDArray[Any]) -> None:
             target.copy_(torch.as_tensor(np.asarray(value), dtype=self.dtype))
 
         with torch.no_grad():
@@ -399,17 +400,24 @@ class NeuMFTorch:
 
     # -- inference -----------------------------------------------------------------------------
 
-    def predict(self, users: NDArray[np.int64], items: NDArray[np.int64]) -> NDArray[np.float32]:
-        """Probabilities for (user, item) pairs. users, items: [n]; returns [n]."""
+    def _logits_of(self, users: NDArray[np.int64], items: NDArray[np.int64]) -> torch.Tensor:
         u, i, _ = self._to_device(users, items)
-        out = np.empty(u.shape[0], np.float32)
+        parts = []
         with torch.no_grad():
             for start in range(0, u.shape[0], _PREDICT_CHUNK):
                 stop = start + _PREDICT_CHUNK
-                eu = self._user_table.index_select(0, u[start:stop])
-                ei = self._item_table.index_select(0, i[start:stop])
-                out[start:stop] = torch.sigmoid(self._logits(eu, ei)).float().cpu().numpy()
-        return out
+                eu = self._user_table.index_select(0, u[start:stop])  # [chunk, gmf + mlp]
+                ei = self._item_table.index_select(0, i[start:stop])  # [chunk, gmf + mlp]
+                parts.append(self._logits(eu, ei))
+        return torch.cat(parts) if parts else self._zeros(0)
+
+    def logits(self, users: NDArray[np.int64], items: NDArray[np.int64]) -> FloatArray:
+        """Logits z in config.dtype for (user, item) pairs. users, items: [n]; returns [n]."""
+        return self._logits_of(users, items).cpu().numpy()
+
+    def predict(self, users: NDArray[np.int64], items: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Probabilities for (user, item) pairs. users, items: [n]; returns [n]."""
+        return torch.sigmoid(self._logits_of(users, items)).float().cpu().numpy()
 
     def _item_side(self) -> dict[str, torch.Tensor]:
         """Per-item work shared by every user, cached until the weights change."""
