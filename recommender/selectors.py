@@ -308,14 +308,6 @@ def _score(state: _UserState) -> F32:
     """Blended scores over the catalog (computed once per state)."""
     if state.scores is not None:
         return state.scores
-    snap = state.snapshot
-    cold, affinity = cold_scores_for(
-        snap,
-        favourite_genre_ids=state.favourite_genre_ids,
-        rated_idx=state.rated_idx,
-        rated_scores=state.rated_idx_scores,
-    )
-    state.affinity = affinity
     ncf: F32 | None = None
     try:
         vector = _user_vector(state)
@@ -326,6 +318,17 @@ def _score(state: _UserState) -> F32:
         ncf = None
     ramp = int(settings.RECSITE_COLD_START_RATINGS)
     state.alpha = cs.blend_alpha(state.n_ratings, ramp) if ncf is not None else 0.0
+    if ncf is not None and state.alpha >= 1.0:
+        state.scores = cs.normalise(ncf)  # the cold score has no weight left: skip its queries
+        state.source = "ncf"
+        return state.scores
+    cold, affinity = cold_scores_for(
+        state.snapshot,
+        favourite_genre_ids=state.favourite_genre_ids,
+        rated_idx=state.rated_idx,
+        rated_scores=state.rated_idx_scores,
+    )
+    state.affinity = affinity
     state.scores = cs.blend(ncf, cold, state.alpha)
     if state.alpha >= 1.0:
         state.source = "ncf"

@@ -1,0 +1,399 @@
+"""Load test of a user's recommendations: gunicorn on loopback, bounded threaded HTTP clients.
+
+    # once: import ml-latest-small, train a model, precompute, make token users (own database)
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/recsite_load \\
+        .venv/bin/python benchmarks/load_recommendations.py setup
+    # then: start gunicorn (2 workers), warm every user once, and measure
+    DATABASE_URL=... .venv/bin/python benchmarks/load_recommendations.py run --clients 20
+
+`--path` picks the endpoint: the API's /api/v1/me/recommendations/ once it exists, or the
+default /bench/recommendations/, a minimal token-authenticated JSON view defined here that calls
+the same selector (recommender.selectors.recommendations_for_user). Users are of two kinds:
+"precomputed" (trained on, with a fresh precomputed list) and "online" (rated after the precompute,
+so their list is scored online, new ones through fold-in). Requests go to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings")
+
+logger = logging.getLogger("load_recommendations")
+TOKENS_FILE = ROOT / "var" / "bench" / "load_tokens.json"
+BENCH_PATH = "/bench/recommendations/"
+
+
+# -- the view gunicorn serves (module-level so `gunicorn benchmarks.load_recommendations:app`) ---
+
+
+def _make_app() -> Callable[..., Iterable[bytes]]:
+    import django
+    from django.conf import settings
+
+    django.setup()
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.http import HttpRequest, JsonResponse
+    from django.urls import include, path
+    from rest_framework.authtoken.models import Token
+
+    from recommender.selectors import recommendations_for_user
+
+    def bench_recommendations(request: HttpRequest) -> JsonResponse:
+        header = request.headers.get("Authorization", "")
+        key = header.removeprefix("Token ").strip()
+        token = Token.objects.select_related("user").filter(key=key).first() if key else None
+        if token is None:
+            return JsonResponse({"detail": "Invalid token.", "code": "authentication"}, status=401)
+        k = int(request.GET.get("k", 20))
+        items = recommendations_for_user(token.user, k, genre=request.GET.get("genre"))
+        return JsonResponse(
+            {
+                "results": [
+                    {
+                        "movie": {
+                            "id": i.movie.pk,
+                            "title": i.movie.title,
+                            "year": i.movie.year,
+                            "genres": [g.name for g in i.movie.genres.all()],
+                        },
+                        "score": i.score,
+                        "source": i.source,
+                        "reason": i.reason,
+                    }
+                    for i in items
+                ]
+            }
+        )
+
+    import recsite.urls
+
+    # The project's URLs plus the bench view: the API endpoint can be measured in the same server.
+    module = type(sys)("bench_urls")
+    module.urlpatterns = [  # type: ignore[attr-defined]
+        path(BENCH_PATH.strip("/") + "/", bench_recommendations),
+        path("", include(recsite.urls)),
+    ]
+    sys.modules["bench_urls"] = module
+    settings.ROOT_URLCONF = "bench_urls"
+    return WSGIHandler()
+
+
+class _LazyApp:
+    """gunicorn imports this module in each worker; Django starts at the worker's first call."""
+
+    _app: Callable[..., Iterable[bytes]] | None = None
+
+    def __call__(self, environ: dict, start_response: Callable[..., object]) -> Iterable[bytes]:
+        if self._app is None:
+            self._app = _make_app()
+        return self._app(environ, start_response)
+
+
+app = _LazyApp()
+
+
+# -- setup ------------------------------------------------------------------------------------
+
+
+def setup(args: argparse.Namespace) -> None:
+    import django
+
+    django.setup()
+    from decimal import Decimal
+
+    import numpy as np
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    from catalog.models import Movie
+    from ratings.models import Rating
+    from ratings.services import rating_upsert
+    from recommender.coldstart import aligned_model, catalog_snapshot
+    from recommender.engine import coldstart as cs
+    from recommender.engine.artifacts import save_artifact
+    from recommender.engine.config import NeuMFConfig
+    from recommender.engine.data import Interactions
+    from recommender.engine.train import fit
+    from recommender.models import ModelVersion, Recommendation, TrainingRun
+    from recommender.registry import serving_model
+
+    call_command("migrate", verbosity=0)
+    if not Movie.objects.exists():
+        call_command("import_movielens", verbosity=1)
+    user_model = get_user_model()
+    rng = random.Random(args.seed)
+    sources = list(
+        Rating.objects.values("user_id")
+        .order_by("user_id")
+        .distinct()
+        .values_list("user_id", flat=True)[: args.users * 4]
+    )
+    users: dict[str, list[int]] = {"precomputed": [], "online": []}
+    # Precomputed users: active copies of MovieLens raters, so they are in the training data.
+    for n, source_id in enumerate(rng.sample(sources, args.users)):
+        user, _ = user_model.objects.get_or_create(username=f"load-pre-{n}")
+        if not Rating.objects.filter(user=user).exists():
+            Rating.objects.bulk_create(
+                Rating(user=user, movie_id=r.movie_id, score=r.score, rated_at=r.rated_at)
+                for r in Rating.objects.filter(user_id=source_id)
+            )
+        users["precomputed"].append(user.pk)
+
+    triples = list(Rating.objects.values_list("user_id", "movie_id", "rated_at"))
+    data = Interactions.from_arrays(
+        [t[0] for t in triples], [t[1] for t in triples], [int(t[2].timestamp()) for t in triples]
+    )
+    config = NeuMFConfig(
+        gmf_dim=16, mlp_layers=(64, 32, 16, 8), epochs=args.epochs, lr=0.004, batch_size=1024
+    )
+    logger.info("training on %d ratings, %d epochs", len(data), args.epochs)
+    result = fit(data, config, backend="numpy", seed=args.seed)
+    name = f"load-bench-{int(time.time())}"
+    save_artifact(Path(settings.ARTIFACT_DIR) / name, result)
+    now = timezone.now()
+    run = TrainingRun.objects.create(
+        status=TrainingRun.Status.SUCCEEDED,
+        config=config.to_dict(),
+        n_users=data.n_users,
+        n_items=data.n_items,
+        n_ratings=len(data),
+        ratings_until=max(t[2] for t in triples),
+        started=now,
+        finished=now,
+    )
+    version = ModelVersion.objects.create(
+        training_run=run,
+        backend="numpy",
+        artifact_path=name,
+        checksum=result.fingerprint,
+        metrics=result.metrics,
+        n_users=data.n_users,
+        n_items=data.n_items,
+        n_ratings=len(data),
+    )
+    ModelVersion.objects.filter(is_active=True).update(is_active=False)
+    ModelVersion.objects.filter(pk=version.pk).update(is_active=True, activated_at=now)
+
+    # Precompute the bench users' top 50, as the pipeline's precompute task does for everyone.
+    served = serving_model()
+    if served is None or served.version_id != version.pk:
+        raise SystemExit("the registry did not pick up the new version")
+    snap = catalog_snapshot()
+    aligned = aligned_model(served, snap)
+    rows = []
+    for user_id in users["precomputed"]:
+        vector = served.user_row(user_id)
+        scores = aligned.scorer.logits(vector)[0]
+        allowed = np.ones(snap.n, dtype=bool)
+        rated = snap.index(
+            list(Rating.objects.filter(user_id=user_id).values_list("movie_id", flat=True))
+        )
+        allowed[rated[rated >= 0]] = False
+        for rank, idx in enumerate(cs.top_k(scores, 50, allowed), start=1):
+            rows.append(
+                Recommendation(
+                    model_version=version,
+                    user_id=user_id,
+                    movie_id=int(snap.movie_ids[idx]),
+                    rank=rank,
+                    score=float(scores[idx]),
+                )
+            )
+    Recommendation.objects.bulk_create(rows)
+    ModelVersion.objects.filter(pk=version.pk).update(precomputed_at=timezone.now())
+
+    # Online users: new accounts rating after the precompute (3 to 15 ratings: blend and NCF).
+    popular = list(Movie.objects.order_by("-rating_count").values_list("pk", flat=True)[:300])
+    for n in range(args.users):
+        user, _ = user_model.objects.get_or_create(username=f"load-online-{n}")
+        Rating.objects.filter(user=user).delete()
+        for movie_id in rng.sample(popular, rng.randint(3, 15)):
+            rating_upsert(
+                user=user,
+                movie=Movie.objects.get(pk=movie_id),
+                score=Decimal(rng.choice(["3.0", "3.5", "4.0", "4.5", "5.0"])),
+            )
+        users["online"].append(user.pk)
+
+    tokens = {
+        kind: [Token.objects.get_or_create(user_id=uid)[0].key for uid in ids]
+        for kind, ids in users.items()
+    }
+    TOKENS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    TOKENS_FILE.write_text(json.dumps(tokens))
+    logger.info(
+        "model version %s active and precomputed; %d + %d token users in %s",
+        version.pk,
+        len(tokens["precomputed"]),
+        len(tokens["online"]),
+        TOKENS_FILE,
+    )
+
+
+# -- load -------------------------------------------------------------------------------------
+
+
+def _get(url: str, token: str, timeout: float) -> tuple[int, float]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Token {token}"})
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (urllib.error.URLError, TimeoutError, ConnectionError):
+        status = 0
+    return status, (time.perf_counter() - started) * 1000
+
+
+def _percentiles(values: list[float]) -> str:
+    import numpy as np
+
+    if not values:
+        return "no requests"
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return f"n {len(values):5d}  p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  p99 {p99:6.1f} ms"
+
+
+def run(args: argparse.Namespace) -> None:
+    tokens: dict[str, list[str]] = json.loads(TOKENS_FILE.read_text())
+    base = f"http://127.0.0.1:{args.port}"
+    url = f"{base}{args.path}?k={args.k}"
+    env = dict(os.environ)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = "1"  # one BLAS thread per worker: workers are the parallelism
+    server = None
+    if not args.no_server:
+        server = subprocess.Popen(
+            [
+                str(ROOT / ".venv" / "bin" / "gunicorn"),
+                "benchmarks.load_recommendations:app",
+                "--bind",
+                f"127.0.0.1:{args.port}",
+                "--workers",
+                str(args.workers),
+                "--worker-class",
+                args.worker_class,
+                "--threads",
+                str(args.threads),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            status, _ = _get(url, tokens["precomputed"][0], timeout=30)
+            if status == 200:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"server at {base} did not answer 200 (last status {status})")
+            time.sleep(0.5)
+        # Warm-up: each worker loads the model and each online user is folded in once; those
+        # first-request costs are reported apart from the steady state.
+        warm: list[float] = []
+        for token in tokens["precomputed"] + tokens["online"]:
+            for _ in range(args.workers):
+                status, ms = _get(url, token, timeout=30)
+                warm.append(ms)
+        print(f"warm-up (model load, fold-in, first request per worker): {_percentiles(warm)}")
+
+        jobs = [(kind, t) for kind in ("precomputed", "online") for t in tokens[kind]]
+        latencies: dict[str, list[float]] = {"precomputed": [], "online": []}
+        errors: dict[str, int] = {}
+        lock = threading.Lock()
+        budget = [args.requests]
+        rng = random.Random(args.seed)
+
+        def client() -> None:
+            local = random.Random(rng.random())
+            while True:
+                with lock:
+                    if budget[0] <= 0:
+                        return
+                    budget[0] -= 1
+                kind, token = local.choice(jobs)
+                status, ms = _get(url, token, timeout=10)
+                with lock:
+                    if status == 200:
+                        latencies[kind].append(ms)
+                    else:
+                        errors[str(status)] = errors.get(str(status), 0) + 1
+                if args.think_ms:
+                    time.sleep(args.think_ms / 1000)
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(args.clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - started
+        done = sum(len(v) for v in latencies.values())
+        print(
+            f"{args.clients} clients, {args.workers} x {args.worker_class} workers "
+            f"({args.threads} threads), {os.cpu_count()} CPUs, {args.path}?k={args.k}, "
+            f"think {args.think_ms} ms: {done} ok in {wall:.1f} s = {done / wall:.0f} req/s"
+        )
+        for kind, values in latencies.items():
+            print(f"  {kind:>11}: {_percentiles(values)}")
+        print(f"  {'all':>11}: {_percentiles(latencies['precomputed'] + latencies['online'])}")
+        print(f"  errors: {sum(errors.values())} {errors if errors else ''}")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_setup = sub.add_parser("setup", help="import, train, precompute, create token users")
+    p_setup.add_argument("--users", type=int, default=40, help="users of each kind")
+    p_setup.add_argument("--epochs", type=int, default=5)
+    p_setup.add_argument("--seed", type=int, default=0)
+    p_run = sub.add_parser("run", help="serve with gunicorn and measure")
+    p_run.add_argument("--clients", type=int, default=20)
+    p_run.add_argument("--requests", type=int, default=3000, help="total, across all clients")
+    p_run.add_argument(
+        "--think-ms", type=float, default=0.0, help="pause between a client's requests"
+    )
+    p_run.add_argument("--workers", type=int, default=2)
+    p_run.add_argument("--worker-class", default="sync")
+    p_run.add_argument("--threads", type=int, default=1)
+    p_run.add_argument("--port", type=int, default=8765)
+    p_run.add_argument("--path", default=BENCH_PATH)
+    p_run.add_argument("--k", type=int, default=20)
+    p_run.add_argument("--seed", type=int, default=0)
+    p_run.add_argument("--no-server", action="store_true", help="a server is already running")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "setup":
+        setup(args)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()
