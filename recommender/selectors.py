@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
-from django.db.models import Prefetch
+from django.db.models import Count, Max, Prefetch
 from numpy.typing import NDArray
 
 from catalog.models import Genre, Movie
@@ -39,6 +40,7 @@ Source = Literal["ncf", "blend", "cold_start", "popular", "content"]
 SOURCES: tuple[str, ...] = ("ncf", "blend", "cold_start", "popular", "content")
 ROW_LENGTH = 20
 FOLDIN_CACHE_SECONDS = 24 * 3600
+RESULT_CACHE_SECONDS = 300
 # Fold-in settings chosen with benchmarks/bench_foldin.py on held-out ml-latest-small users.
 FOLDIN_STEPS = 60
 FOLDIN_LR = 0.05
@@ -130,6 +132,10 @@ def recommendations_for_user(
     if k == 0:
         return []
     started = time.perf_counter()
+    cache_key = _result_cache_key(user, k, genre)
+    cached = cache.get(cache_key)
+    if cached is not None:
+        return list(cached)
     state = _user_state(user)
     mask = state.unrated()
     if genre:
@@ -138,6 +144,7 @@ def recommendations_for_user(
     if picks is None:
         picks = _online_picks(state, k, mask)
     result = _materialise([picks])[0][0]
+    cache.set(cache_key, tuple(result), RESULT_CACHE_SECONDS)
     logger.debug(
         "recommendations user=%s k=%d source=%s in %.1f ms",
         state.user_id,
@@ -210,6 +217,35 @@ def similar_movies(movie: Movie, k: int) -> list[RecommendedMovie]:
 
 
 # -- state ----------------------------------------------------------------------------------
+
+
+def _result_cache_key(user: AbstractBaseUser | AnonymousUser, k: int, genre: str | None) -> str:
+    """Everything a list depends on, so a hit is never stale in what matters: the served version
+    and its precompute, the catalog, the user's rating count and latest rating (any new, changed
+    or deleted rating changes one of them) and, while cold start still weighs, the onboarding
+    genres. Popularity may lag by RESULT_CACHE_SECONDS."""
+    served = serving_model()
+    snap = catalog_snapshot()
+    parts: list[object] = [
+        served.version_id if served else None,
+        served.precomputed_at.timestamp() if served and served.precomputed_at else None,
+        snap.key,
+        k,
+        (genre or "").strip().lower(),
+    ]
+    if getattr(user, "is_authenticated", False) and user.pk is not None:
+        stats = Rating.objects.filter(user_id=user.pk).aggregate(n=Count("id"), at=Max("rated_at"))
+        parts += [user.pk, stats["n"], stats["at"].timestamp() if stats["at"] else None]
+        if stats["n"] < int(settings.RECSITE_COLD_START_RATINGS):
+            parts.append(
+                sorted(
+                    Profile.favourite_genres.through.objects.filter(
+                        profile__user_id=user.pk
+                    ).values_list("genre_id", flat=True)
+                )
+            )
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+    return f"recsite:recs:{digest}"
 
 
 def _served_and_aligned(snap: CatalogSnapshot) -> tuple[ServingModel | None, AlignedModel | None]:

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
 from django.db.models import Avg
 from django.utils import timezone
 
@@ -101,11 +102,16 @@ def test_precomputed_list_is_served_when_fresh_and_scored_online_after_a_rating(
     serving_settings.RECSITE_REGISTRY_CHECK_SECONDS = 60  # as in production: cached checks
     serving_settings.RECSITE_CATALOG_CHECK_SECONDS = 60
     recommendations_for_user(rater, 10)  # warm: registry load and catalog snapshot
+    cache.clear()
 
-    # The user's ratings, the precomputed rows, the movies and their genres.
-    with django_assert_num_queries(4):
+    # Rating count and latest (the result cache key), the user's ratings, the precomputed rows,
+    # the movies and their genres.
+    with django_assert_num_queries(5):
         fresh = recommendations_for_user(rater, 10)
     assert [i.movie.pk for i in fresh] == ids
+    with django_assert_num_queries(1):  # a cache hit: only the key's rating count and latest
+        again = recommendations_for_user(rater, 10)
+    assert again == fresh
 
     rating_upsert(user=rater, movie=Movie.objects.get(pk=ids[0]), score=Decimal("3.0"))
     online = recommendations_for_user(rater, 10)
