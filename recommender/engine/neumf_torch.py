@@ -32,7 +32,8 @@ DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 EmbeddingUpdate = Literal["auto", "index", "masked"]
 FloatArray = NDArray[np.floating]
 _PREDICT_CHUNK = 1 << 18
-_SCORE_CELLS = 1 << 22
+_SCORE_CELLS = 1 << 22  # user x item pairs per scoring block on an accelerator
+_SCORE_CELLS_CPU = 1 << 16  # smaller on a CPU, to stay inside its cache
 _WARMUP_STEPS = 3  # CUDA graphs need a few eager steps on a side stream before capture
 
 
@@ -444,9 +445,8 @@ class NeuMFTorch:
         gd, md, params = self._gd, self._md, self._params
         side = self._item_side()
         out = np.empty((u.shape[0], self.n_items), np.float32)
-        block = max(1, _SCORE_CELLS // max(self.n_items, 1))
-        if self.device.type == "cpu":
-            block = max(1, block // 16)  # stay inside the CPU cache
+        cells = _SCORE_CELLS_CPU if self.device.type == "cpu" else _SCORE_CELLS
+        block = max(1, cells // max(self.n_items, 1))
         with torch.no_grad():
             out_w = params["out_W"][:, 0]
             for start in range(0, u.shape[0], block):
