@@ -13,7 +13,7 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
-from django.db.models import Count, Max, Prefetch
+from django.db.models import Count, Max, Prefetch, prefetch_related_objects
 from numpy.typing import NDArray
 
 from catalog.models import Genre, Movie
@@ -562,17 +562,18 @@ def _materialise(
     lists: list[list[_Pick]], also: list[int] | None = None
 ) -> tuple[list[list[RecommendedMovie]], dict[int, Movie]]:
     """Fetch every movie of every list (and every reason's movie, and `also`) in one query,
-    genres prefetched, and fill in the reasons' titles."""
-    ids = {p.movie_id for picks in lists for p in picks} | set(also or [])
+    the listed movies' genres prefetched, and fill in the reasons' titles."""
+    listed = {p.movie_id for picks in lists for p in picks}
+    ids = listed | set(also or [])
     ids |= {p.reason_movie_id for picks in lists for p in picks if p.reason_movie_id is not None}
     if not ids:
         return [[] for _ in lists], {}
-    movies = {
-        m.pk: m
-        for m in Movie.objects.filter(pk__in=ids).prefetch_related(
-            Prefetch("genres", queryset=Genre.objects.order_by("name"))
-        )
-    }
+    movies = {m.pk: m for m in Movie.objects.filter(pk__in=ids)}
+    # Reason movies only lend a title: genres for the listed ones alone halve the objects built.
+    prefetch_related_objects(
+        [m for pk, m in movies.items() if pk in listed],
+        Prefetch("genres", queryset=Genre.objects.order_by("name")),
+    )
     out: list[list[RecommendedMovie]] = []
     for picks in lists:
         items: list[RecommendedMovie] = []
