@@ -46,7 +46,8 @@ def normalise(scores: FloatArray) -> F32:
     uniq, inverse = np.unique(values, return_inverse=True)
     if uniq.shape[0] == 1:
         return np.full(values.shape[0], 0.5, np.float32)
-    return (inverse / (uniq.shape[0] - 1)).astype(np.float32)
+    out: F32 = (inverse / (uniq.shape[0] - 1)).astype(np.float32)
+    return out
 
 
 def blend(ncf: FloatArray | None, cold: FloatArray, alpha: float) -> F32:
@@ -78,7 +79,8 @@ def popularity_scores(
         + w_count * normalise(np.log1p(counts))
         + w_recent * normalise(np.log1p(np.asarray(recent, dtype=np.float64)))
     )
-    return score.astype(np.float32)
+    result: F32 = score.astype(np.float32)
+    return result
 
 
 def genre_profile(
@@ -103,7 +105,8 @@ def genre_profile(
 def genre_affinity(item_genres: FloatArray, profile: FloatArray) -> F32:
     """Cosine of each item's genre set with the user's genre profile: [n_items]."""
     sizes = np.sqrt(np.maximum(item_genres.sum(axis=1), 1.0))  # [n_items]
-    return ((item_genres @ profile) / sizes).astype(np.float32)
+    affinity: F32 = ((item_genres @ profile) / sizes).astype(np.float32)
+    return affinity
 
 
 def cold_scores(popularity: FloatArray, affinity: FloatArray | None) -> F32:
@@ -193,14 +196,16 @@ class VectorScorer:
     def scores(self, user_vectors: FloatArray) -> F32:
         """Probabilities [n_users, n_items]."""
         z = self.logits(user_vectors)
-        return (0.5 * (1.0 + np.tanh(0.5 * z))).astype(np.float32)  # sigmoid without overflow
+        probs: F32 = (0.5 * (1.0 + np.tanh(0.5 * z))).astype(np.float32)  # sigmoid, no overflow
+        return probs
 
 
 def unit_rows(vectors: FloatArray) -> F32:
     """Rows scaled to unit length (zero rows stay zero), for cosine similarity: [n, d]."""
     arr = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    return np.divide(arr, norms, out=np.zeros_like(arr), where=norms > 0)
+    unit: F32 = np.divide(arr, norms, out=np.zeros_like(arr), where=norms > 0)
+    return unit
 
 
 def top_k(scores: FloatArray, k: int, allowed: BoolArray | None = None) -> IntArray:
