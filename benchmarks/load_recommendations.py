@@ -274,6 +274,14 @@ def _percentiles(values: list[float]) -> str:
     return f"n {len(values):5d}  p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  p99 {p99:6.1f} ms"
 
 
+def _cpus(spec: str) -> set[int]:
+    cpus: set[int] = set()
+    for part in spec.split(","):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
 def run(args: argparse.Namespace) -> None:
     tokens: dict[str, list[str]] = json.loads(TOKENS_FILE.read_text())
     base = f"http://127.0.0.1:{args.port}"
@@ -283,21 +291,29 @@ def run(args: argparse.Namespace) -> None:
         env[var] = "1"  # one BLAS thread per worker: workers are the parallelism
     server = None
     if not args.no_server:
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "benchmarks.load_recommendations:app",
+            "--bind",
+            f"127.0.0.1:{args.port}",
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            args.worker_class,
+            "--threads",
+            str(args.threads),
+            "--log-level",
+            "warning",
+        ]
+        if args.server_cpus:
+            # Pin the server to these cores (the "2 cores" of the target); the clients run on the
+            # rest, so they do not steal the server's time.
+            command = ["taskset", "-c", args.server_cpus, *command]
+            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)) - _cpus(args.server_cpus))
         server = subprocess.Popen(
-            [
-                str(ROOT / ".venv" / "bin" / "gunicorn"),
-                "benchmarks.load_recommendations:app",
-                "--bind",
-                f"127.0.0.1:{args.port}",
-                "--workers",
-                str(args.workers),
-                "--worker-class",
-                args.worker_class,
-                "--threads",
-                str(args.threads),
-                "--log-level",
-                "warning",
-            ],
+            command,
             cwd=ROOT,
             env=env,
         )
@@ -387,6 +403,7 @@ def main() -> None:
     p_run.add_argument("--k", type=int, default=20)
     p_run.add_argument("--seed", type=int, default=0)
     p_run.add_argument("--no-server", action="store_true", help="a server is already running")
+    p_run.add_argument("--server-cpus", default="", help="taskset list for gunicorn, e.g. 0,1")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "setup":
