@@ -124,20 +124,23 @@ def sample_negatives(
     rng: np.random.Generator,
 ) -> NDArray[np.int64]:
     """Items drawn uniformly for each positive, `negatives` per row, none of them a positive of
-    that user: [len(pos_users) * negatives], user order = np.repeat(pos_users, negatives)."""
-    keys = np.unique(pos_users * n_items + pos_items)  # [n_pos] sorted
-    if keys.size and np.bincount(keys // n_items).max() >= n_items:
+    that user: [len(pos_users) * negatives], user order = np.repeat(pos_users, negatives).
+
+    No rejection loop (a user who rated nearly everything would make one spin): draw the rank r
+    among the user's non-positive items, then map it to an item id with one searchsorted. With
+    the user's positives sorted, p_0 < p_1 < ..., the gaps g_m = p_m - m never decrease, and the
+    r-th non-positive item is r + #{m : g_m <= r}."""
+    keys = np.unique(pos_users * n_items + pos_items)  # [n_pos] sorted by user, then item
+    key_users = keys // n_items  # [n_pos]
+    counts = np.bincount(key_users)  # [max user + 1] positives per user
+    if keys.size and counts.max() >= n_items:
         raise ValueError("a user has every item as a positive: no negative can be drawn")
+    starts = np.cumsum(counts) - counts  # [max user + 1] first key of each user
+    gaps = keys - (np.arange(keys.shape[0]) - starts[key_users])  # [n_pos] u * n + g_m, sorted
     users = np.repeat(pos_users, negatives)  # [n_pos * negatives]
-    drawn = rng.integers(0, n_items, size=users.shape[0], dtype=np.int64)
-    todo = np.arange(users.shape[0])
-    while todo.shape[0]:
-        cand = users[todo] * n_items + drawn[todo]
-        hit = np.searchsorted(keys, cand)
-        hit = np.minimum(hit, keys.shape[0] - 1)
-        todo = todo[keys[hit] == cand]  # rows whose draw is a training positive: draw again
-        drawn[todo] = rng.integers(0, n_items, size=todo.shape[0], dtype=np.int64)
-    return drawn
+    rank = rng.integers(0, n_items - counts[users])  # [n_pos * negatives] r
+    below = np.searchsorted(gaps, users * n_items + rank, side="right") - starts[users]
+    return (rank + below).astype(np.int64)
 
 
 def _sigmoid(z: FloatArray) -> FloatArray:

@@ -474,21 +474,23 @@ def sample_negatives_torch(
     negatives: int,
     gen: torch.Generator,
 ) -> torch.Tensor:
-    """On-device twin of neumf_numpy.sample_negatives: [n_pos * negatives] items, none a positive
-    of its user, user order = pos_users.repeat_interleave(negatives)."""
-    device = pos_users.device
-    keys = torch.unique(pos_users * n_items + pos_items)  # [n_pos] sorted
-    if keys.numel() and int(torch.bincount(keys // n_items).max()) >= n_items:
+    """On-device twin of neumf_numpy.sample_negatives (same rank-to-item mapping, no rejection
+    loop, so no host sync per round): [n_pos * negatives] items, none a positive of its user,
+    user order = pos_users.repeat_interleave(negatives)."""
+    keys = torch.unique(pos_users * n_items + pos_items)  # [n_pos] sorted by user, then item
+    key_users = keys // n_items  # [n_pos]
+    counts = torch.bincount(key_users)  # [max user + 1]
+    if keys.numel() and int(counts.max()) >= n_items:
         raise ValueError("a user has every item as a positive: no negative can be drawn")
+    starts = torch.cumsum(counts, 0) - counts  # [max user + 1]
+    order = torch.arange(keys.shape[0], device=keys.device)
+    gaps = keys - (order - starts[key_users])  # [n_pos] u * n + g_m, sorted
     users = pos_users.repeat_interleave(negatives)  # [n_pos * negatives]
-    drawn = torch.randint(0, n_items, users.shape, generator=gen, device=device)
-    todo = torch.arange(users.shape[0], device=device)
-    while todo.numel():
-        cand = users[todo] * n_items + drawn[todo]
-        hit = torch.searchsorted(keys, cand).clamp_(max=keys.numel() - 1)
-        todo = todo[keys[hit] == cand]  # rows whose draw is a training positive: draw again
-        drawn[todo] = torch.randint(0, n_items, todo.shape, generator=gen, device=device)
-    return drawn
+    free = n_items - counts[users]  # [n_pos * negatives] non-positive items of the user
+    uniform = torch.rand(users.shape, generator=gen, device=keys.device, dtype=torch.float64)
+    rank = torch.minimum((uniform * free).long(), free - 1)  # float64 has bits to spare
+    below = torch.searchsorted(gaps, users * n_items + rank, right=True) - starts[users]
+    return rank + below
 
 
 def _adam(

@@ -258,8 +258,9 @@ def test_numpy_negatives_never_hit_a_positive() -> None:
     _check_negatives(users, items, drawn, 4)
 
 
-def _torch_negatives(device: str, negatives: int) -> None:
-    users, items = _positives(seed=3)
+def _torch_draw(
+    device: str, users: NDArray[np.int64], items: NDArray[np.int64], negatives: int
+) -> NDArray[np.int64]:
     gen = torch.Generator(device=device)
     gen.manual_seed(0)
     drawn = sample_negatives_torch(
@@ -269,11 +270,31 @@ def _torch_negatives(device: str, negatives: int) -> None:
         negatives,
         gen,
     )
-    _check_negatives(users, items, drawn.cpu().numpy(), negatives)
+    return drawn.cpu().numpy()
+
+
+def _torch_negatives(device: str, negatives: int) -> None:
+    users, items = _positives(seed=3)
+    _check_negatives(users, items, _torch_draw(device, users, items, negatives), negatives)
 
 
 def test_torch_negatives_never_hit_a_positive() -> None:
     _torch_negatives("cpu", 4)
+
+
+def test_negatives_are_uniform_over_the_items_a_user_has_not_rated() -> None:
+    users, items = np.zeros(N_ITEMS - 10, np.int64), np.arange(0, 2 * N_ITEMS - 20, 2) % N_ITEMS
+    free = np.setdiff1d(np.arange(N_ITEMS), items)
+    draws = [
+        sample_negatives(users, items, N_ITEMS, 100, np.random.default_rng(0)),
+        _torch_draw("cpu", users, items, 100),
+    ]
+    for drawn in draws:
+        counts = np.bincount(drawn, minlength=N_ITEMS)
+        assert not counts[items].any()
+        expected = drawn.shape[0] / free.shape[0]
+        chi2 = float(((counts[free] - expected) ** 2 / expected).sum())
+        assert chi2 < free.shape[0] + 6 * np.sqrt(2 * free.shape[0])  # about 6 sigma of chi2(dof)
 
 
 def test_negative_sampling_refuses_a_user_who_rated_everything() -> None:
