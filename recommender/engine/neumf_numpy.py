@@ -282,10 +282,11 @@ class NeuMFNumpy:
         d_ei = np.empty_like(ei)  # [batch, gmf + mlp]
         if gd:
             dh_gmf = dh[:, :gd]  # [batch, gmf_dim]
-            np.multiply(dh_gmf, q_gmf, out=d_eu[:, :gd])
-            np.multiply(dh_gmf, p_gmf, out=d_ei[:, :gd])
+            np.multiply(dh_gmf, q_gmf, out=d_eu[:, :gd])  # dp_gmf
+            np.multiply(dh_gmf, p_gmf, out=d_ei[:, :gd])  # dq_gmf
         if md:
-            dx = dh[:, gd:]  # [batch, layers[-1]]  dh_mlp
+            dh_mlp = dh[:, gd:]  # [batch, layers[-1]]
+            dx = dh_mlp
             for k in range(n_hidden, 0, -1):
                 da = dx * (xs[k] > 0)  # [batch, layers[k]]  relu'(a_k) = [x_k > 0]
                 np.matmul(xs[k - 1].T, da, out=grads[f"mlp_W{k}"])
