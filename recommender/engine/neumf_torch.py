@@ -262,7 +262,9 @@ class NeuMFTorch:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         u = np.ascontiguousarray(users, dtype=np.int64)
         i = np.ascontiguousarray(items, dtype=np.int64)
-        y = np.ascontiguousarray(labels if labels is not None else [], dtype=np.float64)
+        np_dtype = np.float64 if self.dtype == torch.float64 else np.float32
+        # Cast on the host: MPS cannot hold the float64 that labels often arrive in.
+        y = np.ascontiguousarray(labels if labels is not None else [], dtype=np_dtype)
         if u.ndim != 1 or u.shape != i.shape or (labels is not None and y.shape != u.shape):
             raise ValueError("users, items (and labels) must be 1-D arrays of one length")
         if u.size and (u.min() < 0 or u.max() >= self.n_users):
@@ -272,7 +274,7 @@ class NeuMFTorch:
         return (
             torch.from_numpy(u).to(self.device),
             torch.from_numpy(i).to(self.device),
-            torch.from_numpy(y).to(device=self.device, dtype=self.dtype),
+            torch.from_numpy(y).to(self.device),
         )
 
     def _train_rows(
@@ -487,8 +489,11 @@ def sample_negatives_torch(
     gaps = keys - (order - starts[key_users])  # [n_pos] u * n + g_m, sorted
     users = pos_users.repeat_interleave(negatives)  # [n_pos * negatives]
     free = n_items - counts[users]  # [n_pos * negatives] non-positive items of the user
-    uniform = torch.rand(users.shape, generator=gen, device=keys.device, dtype=torch.float64)
-    rank = torch.minimum((uniform * free).long(), free - 1)  # float64 has bits to spare
+    # float64 leaves no visible bias in floor(uniform * free); MPS has only float32 (24 bits,
+    # still a relative bias below 1e-3 for catalogues of a few thousand items).
+    wide = torch.float32 if keys.device.type == "mps" else torch.float64
+    uniform = torch.rand(users.shape, generator=gen, device=keys.device, dtype=wide)
+    rank = torch.minimum((uniform * free).long(), free - 1)
     below = torch.searchsorted(gaps, users * n_items + rank, right=True) - starts[users]
     return rank + below
 
