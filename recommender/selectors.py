@@ -13,6 +13,7 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
+from django.db import DatabaseError
 from django.db.models import Count, Max, Prefetch, prefetch_related_objects
 from numpy.typing import NDArray
 
@@ -140,9 +141,16 @@ def recommendations_for_user(
     mask = state.unrated()
     if genre:
         mask &= state.snapshot.genre_mask(genre)
-    picks = _precomputed_picks(state, k, mask) if state.user_id is not None else None
-    if picks is None:
-        picks = _online_picks(state, k, mask)
+    try:
+        picks = _precomputed_picks(state, k, mask) if state.user_id is not None else None
+        if picks is None:
+            picks = _online_picks(state, k, mask)
+    except DatabaseError:
+        raise
+    except Exception:
+        # A model that loaded but misbehaves (shapes, NaNs, a bug) must not cost the page.
+        logger.exception("serving failed for user %s; popular fallback", state.user_id)
+        picks = _popular_fallback(state, k, mask)
     result = _materialise([picks])[0][0]
     cache.set(cache_key, tuple(result), RESULT_CACHE_SECONDS)
     logger.debug(
@@ -349,6 +357,10 @@ def _score(state: _UserState) -> F32:
         vector = _user_vector(state)
         if vector is not None and state.aligned is not None:
             ncf = state.aligned.scorer.logits(vector)[0]
+            if not np.all(np.isfinite(ncf)):
+                raise ValueError(
+                    f"model version {state.aligned.version_id} gives non-finite scores"
+                )
     except Exception:
         logger.exception("online scoring failed for user %s; cold start", state.user_id)
         ncf = None
@@ -420,6 +432,15 @@ def _online_picks(state: _UserState, k: int, mask: BoolArray) -> list[_Pick]:
     return [
         _Pick(int(state.snapshot.movie_ids[i]), float(scores[i]), state.source, text, ref)
         for i, (text, ref) in zip(chosen, reasons, strict=True)
+    ]
+
+
+def _popular_fallback(state: _UserState, k: int, mask: BoolArray) -> list[_Pick]:
+    """Popularity alone, with no model involved: the last resort of a broken model."""
+    snap = state.snapshot
+    return [
+        _Pick(int(snap.movie_ids[i]), float(snap.popularity[i]), "popular", "Popular on recsite")
+        for i in cs.top_k(snap.popularity, k, mask)
     ]
 
 

@@ -18,7 +18,7 @@ from catalog.models import Genre, Movie
 from ratings.models import Rating
 from ratings.services import movie_stats_refresh
 from recommender.coldstart import catalog_snapshot_clear
-from recommender.engine.artifacts import save_artifact
+from recommender.engine.artifacts import save_artifact, save_model_artifact
 from recommender.engine.config import NeuMFConfig
 from recommender.engine.data import Interactions
 from recommender.engine.split import leave_one_out
@@ -130,9 +130,11 @@ def train_version(
     seed: int = 0,
     activate: bool = True,
     config: NeuMFConfig = TINY_CONFIG,
+    poison: bool = False,
 ) -> ModelVersion:
     """Train on every rating in the DB with the engine's fit(), save the artifact into
-    ARTIFACT_DIR, and record the TrainingRun and ModelVersion rows as the pipeline would."""
+    ARTIFACT_DIR, and record the TrainingRun and ModelVersion rows as the pipeline would.
+    poison: save NaN output weights in a well-formed artifact (a diverged training run)."""
     from django.conf import settings
 
     triples = list(Rating.objects.values_list("user_id", "movie_id", "rated_at"))
@@ -142,7 +144,19 @@ def train_version(
     split = leave_one_out(data, n_candidates=20, seed=seed)
     result = fit(data, config, backend="numpy", seed=seed, split=split)
     name = f"v-test-{seed}-{len(world.versions)}"
-    save_artifact(Path(settings.ARTIFACT_DIR) / name, result)
+    if poison:
+        weights = result.model.get_weights()
+        weights["out_W"] = np.full_like(weights["out_W"], np.nan)
+        save_model_artifact(
+            Path(settings.ARTIFACT_DIR) / name,
+            weights=weights,
+            config=config,
+            backend="numpy",
+            users=result.users,
+            items=result.items,
+        )
+    else:
+        save_artifact(Path(settings.ARTIFACT_DIR) / name, result)
     now = timezone.now()
     run = TrainingRun.objects.create(
         status=TrainingRun.Status.SUCCEEDED,

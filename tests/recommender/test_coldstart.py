@@ -140,6 +140,17 @@ def test_onboarding_genres_steer_a_user_with_no_ratings(trained_world: Synthetic
 
 
 @pytest.mark.django_db
+def test_choosing_onboarding_genres_changes_the_list_at_once(trained_world: SyntheticWorld):
+    user = UserFactory()
+    before = recommendations_for_user(user, 10)
+    assert {i.source for i in before} == {"popular"}
+    profile_set_favourite_genres(user=user, genres=[trained_world.genres["Comedy"]])
+    after = recommendations_for_user(user, 10)  # not the cached list of a moment ago
+    assert {i.source for i in after} == {"cold_start"}
+    assert all(trained_world.cluster_of(i.movie.pk) == "Comedy" for i in after)
+
+
+@pytest.mark.django_db
 def test_a_new_movie_with_no_ratings_can_be_recommended(trained_world: SyntheticWorld):
     newcomer = MovieFactory(
         title="Fresh action", year=1995, genres=[trained_world.genres["Action"]]

@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
 
+from ratings.models import Rating
 from ratings.services import rating_upsert
-from recommender.models import ModelVersion
+from recommender.models import ModelVersion, Recommendation
 from recommender.registry import artifact_directory, registry, resolve_device, serving_model
 from recommender.selectors import recommendations_for_user, similar_movies
 from tests.factories import UserFactory
@@ -146,6 +148,40 @@ def test_no_loadable_version_serves_cold_start(
     assert {i.source for i in items} == {"cold_start"}
     assert serving_model() is None
     assert any("cold-start" in r.getMessage() for r in caplog.records)
+
+
+def test_a_diverged_model_with_nan_weights_serves_cold_start_and_logs(
+    world: SyntheticWorld, caplog: pytest.LogCaptureFixture
+):
+    train_version(world, seed=0, poison=True)
+    user = _rated_user(world, "Romance", n=4)
+    with caplog.at_level(logging.ERROR, logger="recommender.selectors"):
+        items = recommendations_for_user(user, 10)
+    assert len(items) == 10
+    assert {i.source for i in items} == {"cold_start"}
+    assert "online scoring failed" in caplog.text
+    assert "non-finite scores" in caplog.text
+
+
+def test_precompute_finishing_after_activation_is_picked_up_without_a_reload(
+    trained_world: SyntheticWorld,
+):
+    rater = trained_world.users[7]
+    online = recommendations_for_user(rater, 5)
+    served = serving_model()
+    version = trained_world.versions[0]
+    rated = set(Rating.objects.filter(user=rater).values_list("movie_id", flat=True))
+    ids = [m.pk for m in trained_world.movies["Comedy"] if m.pk not in rated][-5:]
+    Recommendation.objects.bulk_create(
+        Recommendation(model_version=version, user=rater, movie_id=mid, rank=r, score=0.5)
+        for r, mid in enumerate(ids, start=1)
+    )
+    ModelVersion.objects.filter(pk=version.pk).update(precomputed_at=timezone.now())
+
+    precomputed = recommendations_for_user(rater, 5)
+    assert serving_model() is served  # the same loaded model, not a reload
+    assert [i.movie.pk for i in precomputed] == ids
+    assert [i.movie.pk for i in precomputed] != [i.movie.pk for i in online]
 
 
 def test_a_failed_version_is_not_retried_on_every_request(
