@@ -98,6 +98,10 @@ def load_version(version: ModelVersion) -> ServingModel:
     started = time.perf_counter()
     loaded = load_artifact(artifact_directory(version), backend=backend, device=device)
     weights = {k: np.asarray(v, dtype=np.float32) for k, v in loaded.weights.items()}
+    broken = sorted(k for k, v in weights.items() if not np.all(np.isfinite(v)))
+    if broken:
+        # A diverged run can write a well-formed artifact; its NaNs would rank at random.
+        raise ValueError(f"non-finite weights in {', '.join(broken)}")
     user_table = _tables(weights, "user")
     item_table = _tables(weights, "item")
     item_vectors_fn = getattr(loaded, "item_vectors", None)

@@ -166,6 +166,23 @@ def recommendations_for_user(
 def home_rows_for_user(user: AbstractBaseUser | AnonymousUser) -> list[HomeRow]:
     """Named rows for the home page; signed-out visitors get popular rows. One movie query."""
     state = _user_state(user)
+    try:
+        return _home_rows(state)
+    except DatabaseError:
+        raise
+    except Exception:
+        logger.exception("home rows failed for user %s; rows without the model", state.user_id)
+        return _home_rows(_without_model(state))
+
+
+def _without_model(state: _UserState) -> _UserState:
+    """The same user and catalog with the model dropped: the cold-start path."""
+    state.served, state.aligned = None, None
+    state.scores, state.affinity, state.alpha, state.source = None, None, 0.0, "popular"
+    return state
+
+
+def _home_rows(state: _UserState) -> list[HomeRow]:
     snap = state.snapshot
     unrated = state.unrated()
     rows: list[tuple[str, str, list[_Pick]]] = []
@@ -211,7 +228,7 @@ def home_rows_for_user(user: AbstractBaseUser | AnonymousUser) -> list[HomeRow]:
 
 
 def similar_movies(movie: Movie, k: int) -> list[RecommendedMovie]:
-    """ "More like this": nearest movies by item embedding (cosine); by genre overlap and
+    """More like this: nearest movies by item embedding (cosine); by genre overlap and
     popularity when the movie is not in the model or no model is active."""
     k = max(0, int(k))
     snap = catalog_snapshot()
@@ -221,7 +238,12 @@ def similar_movies(movie: Movie, k: int) -> list[RecommendedMovie]:
     state = _state_without_user(snap)
     allowed = np.ones(snap.n, dtype=bool)
     allowed[idx] = False
-    return _materialise([_similar_picks(state, idx, k, allowed, anchor_is_rated=False)])[0][0]
+    try:
+        picks = _similar_picks(state, idx, k, allowed, anchor_is_rated=False)
+    except Exception:
+        logger.exception("similar movies of %s failed; content fallback", movie.pk)
+        picks = _similar_picks(_without_model(state), idx, k, allowed, anchor_is_rated=False)
+    return _materialise([picks])[0][0]
 
 
 # -- state ----------------------------------------------------------------------------------
@@ -503,6 +525,8 @@ def _similar_picks(
     title_ref = int(snap.movie_ids[idx])
     if aligned is not None and aligned.in_model[idx]:
         sims = aligned.unit @ aligned.unit[idx]  # [n_cat] cosine
+        if not np.all(np.isfinite(sims)):
+            raise ValueError(f"model version {aligned.version_id} has non-finite item vectors")
         chosen = cs.top_k(sims, k, allowed)
         text = (
             "Because you liked {title}"

@@ -19,7 +19,7 @@ from ratings.models import Rating
 from ratings.services import rating_upsert
 from recommender.models import ModelVersion, Recommendation
 from recommender.registry import artifact_directory, registry, resolve_device, serving_model
-from recommender.selectors import recommendations_for_user, similar_movies
+from recommender.selectors import home_rows_for_user, recommendations_for_user, similar_movies
 from tests.factories import UserFactory
 from tests.recommender import fixtures
 from tests.recommender.fixtures import SyntheticWorld, activate_version, train_version
@@ -150,17 +150,23 @@ def test_no_loadable_version_serves_cold_start(
     assert any("cold-start" in r.getMessage() for r in caplog.records)
 
 
-def test_a_diverged_model_with_nan_weights_serves_cold_start_and_logs(
+def test_a_diverged_model_with_nan_weights_is_refused_and_serving_goes_on(
     world: SyntheticWorld, caplog: pytest.LogCaptureFixture
 ):
-    train_version(world, seed=0, poison=True)
+    diverged = train_version(world, seed=0, poison=True)
     user = _rated_user(world, "Romance", n=4)
-    with caplog.at_level(logging.ERROR, logger="recommender.selectors"):
+    with caplog.at_level(logging.ERROR, logger="recommender.registry"):
         items = recommendations_for_user(user, 10)
     assert len(items) == 10
     assert {i.source for i in items} == {"cold_start"}
-    assert "online scoring failed" in caplog.text
-    assert "non-finite scores" in caplog.text
+    assert diverged.pk in registry.failed_versions
+    assert "non-finite weights in out_W" in caplog.text
+
+    similar = similar_movies(world.movies["Action"][0], 5)
+    assert [i.source for i in similar] == ["content"] * 5
+    rows = home_rows_for_user(user)
+    assert [r.slug for r in rows][:1] == ["top-picks"]
+    assert all(r.items for r in rows)
 
 
 def test_precompute_finishing_after_activation_is_picked_up_without_a_reload(
