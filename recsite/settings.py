@@ -156,6 +156,9 @@ RECSITE_TOP_K = env.int("RECSITE_TOP_K", default=50)
 RECSITE_RETRAIN_AFTER_RATINGS = env.int("RECSITE_RETRAIN_AFTER_RATINGS", default=500)
 RECSITE_COLD_START_RATINGS = env.int("RECSITE_COLD_START_RATINGS", default=10)
 RECSITE_DEFAULT_BACKEND = env("RECSITE_DEFAULT_BACKEND", default="numpy")
+# How often a web process re-reads the active model version id and the catalog snapshot.
+RECSITE_REGISTRY_CHECK_SECONDS = env.float("RECSITE_REGISTRY_CHECK_SECONDS", default=2.0)
+RECSITE_CATALOG_CHECK_SECONDS = env.float("RECSITE_CATALOG_CHECK_SECONDS", default=1.0)
 MOVIELENS_DOWNLOAD_URL = env(
     "MOVIELENS_DOWNLOAD_URL", default="https://files.grouplens.org/datasets/movielens/"
 )
