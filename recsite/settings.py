@@ -96,8 +96,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "home"
+LOGIN_REDIRECT_URL = "catalog:home"
+LOGOUT_REDIRECT_URL = "catalog:home"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -138,7 +138,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
+    # An unacknowledged task (worker killed) is redelivered after this many seconds; it must
+    # exceed the longest training run, or a running task is handed out a second time.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=6 * 3600)
+    }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
@@ -156,6 +160,9 @@ RECSITE_TOP_K = env.int("RECSITE_TOP_K", default=50)
 RECSITE_RETRAIN_AFTER_RATINGS = env.int("RECSITE_RETRAIN_AFTER_RATINGS", default=500)
 RECSITE_COLD_START_RATINGS = env.int("RECSITE_COLD_START_RATINGS", default=10)
 RECSITE_DEFAULT_BACKEND = env("RECSITE_DEFAULT_BACKEND", default="numpy")
+# A training run holds a lock it renews every epoch; past this many seconds without a renewal
+# (a crashed worker) the next run takes it over. Must exceed the slowest epoch.
+RECSITE_TRAINING_LOCK_SECONDS = env.int("RECSITE_TRAINING_LOCK_SECONDS", default=900)
 # How often a web process re-reads the active model version id and the catalog snapshot.
 RECSITE_REGISTRY_CHECK_SECONDS = env.float("RECSITE_REGISTRY_CHECK_SECONDS", default=2.0)
 RECSITE_CATALOG_CHECK_SECONDS = env.float("RECSITE_CATALOG_CHECK_SECONDS", default=1.0)

@@ -1,0 +1,47 @@
+"""Forms of the ratings app: sign-up, onboarding genres, a star rating."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+
+from catalog.selectors import genre_list
+from ratings.services import score_parse
+
+RESERVED_PREFIX = "movielens-"  # the importer names MovieLens raters movielens-<id>
+
+
+class SignUpForm(UserCreationForm):
+    email = forms.EmailField(required=False, help_text="Optional; only for password resets.")
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"]
+        if username.strip().lower().startswith(RESERVED_PREFIX):
+            raise forms.ValidationError(
+                'Usernames starting with "movielens-" are reserved for imported MovieLens raters.',
+                code="reserved",
+            )
+        return super().clean_username()
+
+
+class GenrePickForm(forms.Form):
+    genres = forms.ModelMultipleChoiceField(
+        queryset=genre_list(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Favourite genres",
+    )
+
+
+class RatingForm(forms.Form):
+    score = forms.CharField(max_length=8)
+
+    def clean_score(self) -> Decimal:
+        return score_parse(self.cleaned_data["score"])
