@@ -47,6 +47,22 @@ class TrainingRun(models.Model):
         related_name="training_runs",
     )
     celery_task_id = models.CharField(max_length=64, blank=True)
+    # True while queued or running, NULL otherwise: the database keeps at most one such run, so
+    # two triggers racing past the service's check cannot both start a training.
+    in_flight = models.GeneratedField(
+        expression=models.Case(
+            models.When(status__in=["queued", "running"], then=models.Value(True)),
+            default=models.Value(None),
+            output_field=models.BooleanField(null=True),
+        ),
+        output_field=models.BooleanField(null=True),
+        db_persist=True,
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)  # deliveries that started training
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # renewed while a worker trains
+    timings = models.JSONField(default=dict, blank=True)  # seconds per stage
+    best_epoch = models.PositiveSmallIntegerField(null=True, blank=True)
+    decision = models.CharField(max_length=300, blank=True)  # why it was (not) activated
     n_users = models.PositiveIntegerField(null=True, blank=True)
     n_items = models.PositiveIntegerField(null=True, blank=True)
     n_ratings = models.PositiveIntegerField(null=True, blank=True)
@@ -57,9 +73,45 @@ class TrainingRun(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["in_flight"],
+                condition=models.Q(in_flight=True),
+                name="at_most_one_training_run_in_flight",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Training run {self.pk} ({self.backend}, {self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+FINISHED_STATUSES = (
+    TrainingRun.Status.SUCCEEDED,
+    TrainingRun.Status.FAILED,
+    TrainingRun.Status.CANCELLED,
+)
+IN_FLIGHT_STATUSES = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
+
+
+class TrainingLock(models.Model):
+    """A named lock row with an expiry: a crashed worker's lock lapses instead of blocking forever.
+
+    Taken and renewed with single conditional UPDATEs, which are atomic on SQLite and Postgres.
+    """
+
+    name = models.CharField(max_length=32, primary_key=True)
+    token = models.CharField(max_length=64, blank=True)  # one per execution, not per run
+    training_run = models.ForeignKey(
+        TrainingRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Lock {self.name} (run {self.training_run_id}, until {self.expires_at})"
 
 
 class ModelVersion(models.Model):
