@@ -68,6 +68,7 @@ class BenchmarkResult:
     config: NeuMFConfig
     seed: int
     runs: list[RunSummary]
+    n_test_users: int = 0
     threads: int | None = None
     command: str = ""
 
@@ -277,6 +278,7 @@ def run_benchmark(
         config=config,
         seed=seed,
         runs=runs,
+        n_test_users=int(split.test_users.shape[0]),
         threads=threads,
     )
 
@@ -286,6 +288,16 @@ NA = "-"
 
 def _fmt(value: float | None, digits: int = 4) -> str:
     return NA if value is None or value != value else f"{value:.{digits}f}"
+
+
+def _hr_mid(result: BenchmarkResult) -> float:
+    hrs = [r.metrics["test_hr"] for r in result.runs if "test_hr" in r.metrics]
+    return float(np.median(hrs)) if hrs else 0.5
+
+
+def _hr_se(result: BenchmarkResult) -> float:
+    p = _hr_mid(result)
+    return float(np.sqrt(p * (1.0 - p) / max(result.n_test_users, 1)))
 
 
 def _row(cells: list[str]) -> str:
@@ -369,6 +381,8 @@ def write_report(result: BenchmarkResult, out: str | Path) -> list[Path]:
             if result.threads
             else "library-default thread pools."
         ),
+        f"- {result.n_test_users:,} test users: an HR@{k} near {_hr_mid(result):.2f} has a "
+        f"binomial standard error of about {_hr_se(result):.3f}, so smaller gaps are noise.",
         "- Each backend trains in its own fresh process: peak memory is that process's maximum "
         "resident set (getrusage), interpreter and libraries included. Seconds per epoch count "
         "sampling and training, not the validation pass.",
