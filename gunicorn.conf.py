@@ -1,0 +1,17 @@
+"""gunicorn settings for production: `gunicorn recsite.wsgi` picks this file up."""
+
+import multiprocessing
+import os
+
+# Scoring is a few small matrix products per request: BLAS threads only fight the workers for
+# the cores (measured: 15 ms instead of 0.1 ms per product with threaded BLAS on 2 cores).
+# Set before the workers import NumPy, which happens after the fork (no preload).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+accesslog = "-"
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
