@@ -123,6 +123,11 @@ def save_model_artifact(
             json.dump(meta, fh, indent=1)
             fh.flush()
             os.fsync(fh.fileno())
+        # mkdtemp makes the directory private (0700); give it the usual umask-based mode so a
+        # web worker running as another user can read the artifact.
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)
         if target.exists():
             # os.replace cannot swap onto a non-empty directory: move the old one aside first.
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
