@@ -123,11 +123,9 @@ def save_model_artifact(
             json.dump(meta, fh, indent=1)
             fh.flush()
             os.fsync(fh.fileno())
-        # mkdtemp makes the directory private (0700); give it the usual umask-based mode so a
-        # web worker running as another user can read the artifact.
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)
+        # mkdtemp makes the directory private (0700); a web worker running as another user must
+        # read it. (os.umask would tell the caller's umask, but setting it races other threads.)
+        tmp.chmod(0o755)
         if target.exists():
             # os.replace cannot swap onto a non-empty directory: move the old one aside first.
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
