@@ -47,14 +47,18 @@ def _hue(name: str) -> int:
 
 
 def poster_colours(movie: Movie, genres: Iterable[Genre] | None = None) -> dict[str, str]:
-    """Two gradient stops and an accent from the movie's first two genres (else its title)."""
+    """Gradient stops and an accent from the movie's first two genres, nudged by a hash of the
+    title so a row of same-genre films does not look like one poster repeated."""
     names = [g.name for g in (genres if genres is not None else movie.genres.all())]
-    first = _hue(names[0]) if names else _hue(movie.title)
-    second = _hue(names[1]) if len(names) > 1 else (first + 40) % 360
+    nudge = _hue(movie.title) % 31 - 15
+    first = ((_hue(names[0]) if names else _hue(movie.title)) + nudge) % 360
+    second = ((_hue(names[1]) if len(names) > 1 else first + 40) + nudge) % 360
     return {
-        "top": f"hsl({first}, 55%, 32%)",
-        "bottom": f"hsl({second}, 60%, 12%)",
-        "accent": f"hsl({first}, 85%, 65%)",
+        "top": f"hsl({first}, 62%, 36%)",
+        "bottom": f"hsl({second}, 65%, 11%)",
+        "accent": f"hsl({first}, 90%, 68%)",
+        "ring_x": str(200 + _hue(movie.title + "x") % 140),
+        "ring_y": str(20 + _hue(movie.title + "y") % 120),
     }
 
 

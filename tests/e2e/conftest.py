@@ -1,0 +1,71 @@
+"""Browser-test fixtures: Debian's headless Chromium driven by Playwright's sync API."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from django.core.cache import cache
+
+from recommender.coldstart import catalog_snapshot_clear
+from recommender.registry import registry
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM (fixtures, checks)
+# refuses to run beside one unless told it is safe, which it is in a test process.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
+
+CHROMIUM = os.environ.get("RECSITE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        from tests.conftest import require_service
+
+        require_service("chromium", f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live_server.url)
+    context.set_default_timeout(10_000)
+    # No internet here: any image from TMDB fails fast and the page falls back to the placeholder.
+    context.route("https://image.tmdb.org/**", lambda route: route.abort())
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_serving_state(settings) -> Iterator[None]:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    registry.reset()
+    catalog_snapshot_clear()
+    cache.clear()
+    yield
+    registry.reset()
+    catalog_snapshot_clear()
+    cache.clear()
