@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files, no CDN
     "django_celery_beat",
     "catalog",
     "ratings",
@@ -194,13 +195,20 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="60/min"),
         "user": env("API_THROTTLE_USER", default="600/min"),
+        # Token obtain and sign-up (ScopedRateThrottle): guessing passwords stays slow.
+        "auth": env("API_THROTTLE_AUTH", default="10/min"),
     },
+    "EXCEPTION_HANDLER": "recsite.api_errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "recsite API",
     "DESCRIPTION": "Movies, ratings and NeuMF recommendations.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,  # request bodies without the read-only fields
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Security (on in production) ---------------------------------------------------------------

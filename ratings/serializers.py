@@ -1,0 +1,126 @@
+"""Shapes of ratings, profiles and accounts in the API; input validation, no business rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model, password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from catalog.models import Genre
+from catalog.selectors import genre_list
+from catalog.serializers import MovieBriefSerializer
+from ratings.importer import MOVIELENS_USERNAME_PREFIX
+from ratings.models import Profile, Rating
+from ratings.services import score_parse
+
+User = get_user_model()
+
+
+@extend_schema_field(
+    {"type": "number", "minimum": 0.5, "maximum": 5.0, "multipleOf": 0.5, "example": 4.5}
+)
+class ScoreField(serializers.Field):
+    """Half stars from 0.5 to 5.0, as a JSON number."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            raise serializers.ValidationError("A score must be a number.", code="invalid")
+        try:
+            return score_parse(data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages, code=exc.code) from exc
+
+    def to_representation(self, value: Any) -> float:
+        return float(value)
+
+
+class RatingSerializer(serializers.ModelSerializer):
+    movie = MovieBriefSerializer(read_only=True)
+    score = ScoreField(read_only=True)
+
+    class Meta:
+        model = Rating
+        fields = ("movie", "score", "rated_at")
+        read_only_fields = fields
+
+
+class RatingWriteSerializer(serializers.Serializer):
+    score = ScoreField()
+
+
+class ProfileSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.get_username", read_only=True)
+    favourite_genres = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Profile
+        fields = ("username", "favourite_genres", "onboarded")
+        read_only_fields = fields
+
+    def get_favourite_genres(self, profile: Profile) -> list[str]:
+        return sorted(genre.slug for genre in profile.favourite_genres.all())
+
+
+class ProfileWriteSerializer(serializers.Serializer):
+    favourite_genres = serializers.ListField(
+        child=serializers.SlugField(max_length=64),
+        max_length=50,
+        help_text="Genre slugs (GET /api/v1/genres/ lists them); replaces the current set.",
+    )
+
+    def validate_favourite_genres(self, slugs: list[str]) -> list[Genre]:
+        genres = list(genre_list().filter(slug__in=set(slugs)))
+        unknown = sorted(set(slugs) - {genre.slug for genre in genres})
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown genre: {', '.join(unknown)}.", code="unknown_genre"
+            )
+        return genres
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128, style={"input_type": "password"})
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text='Send as "Authorization: Token <token>".')
+
+
+class SignUpSerializer(serializers.Serializer):
+    username = serializers.CharField(
+        max_length=150, validators=User._meta.get_field("username").validators
+    )
+    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+    password = serializers.CharField(
+        max_length=128, write_only=True, style={"input_type": "password"}
+    )
+
+    def validate_username(self, username: str) -> str:
+        if username.strip().lower().startswith(MOVIELENS_USERNAME_PREFIX):
+            raise serializers.ValidationError(
+                f'Usernames starting with "{MOVIELENS_USERNAME_PREFIX}" are reserved for '
+                "imported MovieLens raters.",
+                code="reserved",
+            )
+        if User.objects.filter(username__iexact=username).exists():
+            raise serializers.ValidationError("That username is taken.", code="unique")
+        return username
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # The password validators compare the password with the username and email.
+        candidate = User(username=attrs.get("username", ""), email=attrs.get("email", ""))
+        try:
+            password_validation.validate_password(attrs.get("password", ""), user=candidate)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"password": exc.messages}) from exc
+        return attrs
+
+
+class AccountSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(read_only=True)
+    token = serializers.CharField(read_only=True, help_text="A token for this account.")

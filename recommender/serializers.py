@@ -1,0 +1,156 @@
+"""Shapes of recommendations, training runs and model versions in the API; input validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from catalog.serializers import MovieSerializer
+from recommender.models import Backend, ModelVersion, TrainingRun
+from recommender.selectors import SOURCES
+
+MAX_K = 100
+
+
+class RecommendedMovieSerializer(serializers.Serializer):
+    movie = MovieSerializer(read_only=True)
+    score = serializers.FloatField(read_only=True, help_text="Higher is better; 0 to 1.")
+    source = serializers.ChoiceField(
+        choices=SOURCES,
+        read_only=True,
+        help_text="ncf: the model; blend: model and cold start; cold_start: genres and "
+        "popularity for a new user; popular: no model yet; content: shared genres.",
+    )
+    reason = serializers.CharField(read_only=True, help_text="A short sentence for the card.")
+
+
+class RecommendationQuerySerializer(serializers.Serializer):
+    k = serializers.IntegerField(required=False, default=20, min_value=1, max_value=MAX_K)
+    genre = serializers.CharField(
+        required=False, max_length=64, allow_blank=True, help_text="Only this genre (slug/name)."
+    )
+
+
+class SimilarQuerySerializer(serializers.Serializer):
+    k = serializers.IntegerField(required=False, default=12, min_value=1, max_value=MAX_K)
+
+
+class TrainingConfigSerializer(serializers.Serializer):
+    """NeuMF hyper-parameters; any left out take the project's defaults."""
+
+    model = serializers.ChoiceField(choices=["neumf", "gmf", "mlp"], required=False)
+    gmf_dim = serializers.IntegerField(min_value=1, max_value=512, required=False)
+    mlp_layers = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=4096),
+        min_length=1,
+        max_length=8,
+        required=False,
+        help_text="Layer widths; the first is twice the MLP embedding size.",
+    )
+    negatives = serializers.IntegerField(min_value=1, max_value=50, required=False)
+    lr = serializers.FloatField(min_value=1e-6, max_value=1.0, required=False)
+    batch_size = serializers.IntegerField(min_value=1, max_value=65536, required=False)
+    epochs = serializers.IntegerField(min_value=1, max_value=500, required=False)
+    l2 = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    patience = serializers.IntegerField(min_value=1, max_value=500, required=False, allow_null=True)
+    top_k = serializers.IntegerField(min_value=1, max_value=100, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        layers = attrs.get("mlp_layers")
+        if layers and layers[0] % 2:
+            raise serializers.ValidationError(
+                {"mlp_layers": ["The first layer must be even (twice the embedding size)."]}
+            )
+        return attrs
+
+
+class TrainingRunCreateSerializer(serializers.Serializer):
+    backend = serializers.ChoiceField(choices=Backend.choices, default=Backend.NUMPY)
+    config = TrainingConfigSerializer(required=False)
+    force = serializers.BooleanField(
+        default=False, help_text="Activate even if not better than the active version."
+    )
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    epochs = serializers.ListField(
+        child=serializers.DictField(),
+        read_only=True,
+        help_text="Per-epoch progress: loss, validation HR/NDCG, seconds.",
+    )
+    config = serializers.DictField(read_only=True)
+    test_metrics = serializers.DictField(read_only=True)
+    model_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingRun
+        fields = (
+            "id",
+            "backend",
+            "status",
+            "config",
+            "force",
+            "cancel_requested",
+            "epochs",
+            "test_metrics",
+            "device",
+            "error",
+            "trigger",
+            "triggered_by",
+            "n_users",
+            "n_items",
+            "n_ratings",
+            "created",
+            "started",
+            "finished",
+            "model_version",
+        )
+        read_only_fields = fields
+
+    def get_model_version(self, run: TrainingRun) -> int | None:
+        """The version this run produced, if any."""
+        version = getattr(run, "model_version", None)
+        return version.pk if version is not None else None
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    metrics = serializers.DictField(read_only=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = (
+            "id",
+            "training_run",
+            "backend",
+            "is_active",
+            "activated_at",
+            "precomputed_at",
+            "metrics",
+            "n_users",
+            "n_items",
+            "n_ratings",
+            "checksum",
+            "created",
+        )
+        read_only_fields = fields
+
+
+class UserSerializer(serializers.ModelSerializer):
+    rating_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = get_user_model()
+        fields = (
+            "id",
+            "username",
+            "email",
+            "is_staff",
+            "is_active",
+            "date_joined",
+            "last_login",
+            "rating_count",
+        )
+        read_only_fields = fields

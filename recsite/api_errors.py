@@ -1,0 +1,209 @@
+"""The API's contract for failures: one JSON error shape, its handler, and its OpenAPI schema."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, JsonResponse
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from rest_framework import exceptions, serializers, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import SAFE_METHODS, AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+logger = logging.getLogger(__name__)
+
+NON_FIELD = "non_field_errors"
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every non-2xx answer of the API; `errors` only on validation failures (400)."""
+
+    detail = serializers.CharField(help_text="A sentence for people.")
+    code = serializers.CharField(help_text="A stable token for programs, e.g. `not_found`.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Messages per input field; `non_field_errors` for the body as a whole.",
+    )
+
+
+def error_body(detail: str, code: str, errors: Mapping[str, list[str]] | None = None) -> dict:
+    body: dict[str, Any] = {"detail": detail, "code": code}
+    if errors is not None:
+        body["errors"] = dict(errors)
+    return body
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, list[str]]) -> None:
+    """DRF nests errors (lists of dicts, dicts keyed by list index); clients get `a.0.b` keys."""
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            _flatten(inner, f"{prefix}.{key}" if prefix else str(key), out)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            if isinstance(item, Mapping | list | tuple):
+                _flatten(item, prefix, out)
+            else:
+                out.setdefault(prefix or NON_FIELD, []).append(str(item))
+    else:
+        out.setdefault(prefix or NON_FIELD, []).append(str(value))
+
+
+def _first_code(detail: Any) -> str:
+    if isinstance(detail, Mapping):
+        detail = next(iter(detail.values()), None)
+    if isinstance(detail, list | tuple):
+        detail = detail[0] if detail else None
+    if isinstance(detail, Mapping | list | tuple):
+        return _first_code(detail)
+    return str(getattr(detail, "code", None) or "invalid")
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """REST_FRAMEWORK's EXCEPTION_HANDLER: every failure becomes {"detail", "code"[, "errors"]}."""
+    if isinstance(exc, DjangoValidationError):
+        # Services raise Django's ValidationError (e.g. a score off the half-star scale).
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD: exc.messages},
+            code=getattr(exc, "code", None) or "invalid",
+        )
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        # An unexpected failure still answers in the API's shape; the traceback goes to the log.
+        logger.exception("unhandled API error", exc_info=exc)
+        set_rollback()
+        return Response(
+            error_body("Server error.", "server_error"),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+
+    assert isinstance(exc, exceptions.APIException)
+    if isinstance(exc, exceptions.ValidationError):
+        errors: dict[str, list[str]] = {}
+        _flatten(exc.detail, "", errors)
+        body = error_body("Invalid input.", _first_code(exc.detail), errors)
+    else:
+        detail = exc.detail
+        text = str(detail) if not isinstance(detail, list | dict) else str(exc.default_detail)
+        code = getattr(detail, "code", None) or exc.default_code
+        body = error_body(text, str(code))
+    response.data = body
+    return response
+
+
+def api_not_found(request: HttpRequest, unmatched: str = "") -> JsonResponse:
+    """The last route under /api/: unknown paths answer in the error shape, never HTML."""
+    return JsonResponse(error_body("Not found.", "not_found"), status=404)
+
+
+# -- the schema: every operation documents the errors it can answer ---------------------------
+
+_ERROR_TEXT: dict[int, tuple[str, str, str]] = {
+    400: ("Invalid input.", "invalid", "The request is malformed or fails validation."),
+    401: (
+        "Authentication credentials were not provided.",
+        "not_authenticated",
+        "No valid session or token (a wrong token also answers 401).",
+    ),
+    403: (
+        "You do not have permission to perform this action.",
+        "permission_denied",
+        "Signed in but not allowed (staff only, or a missing CSRF token with a session).",
+    ),
+    404: ("Not found.", "not_found", "No such object."),
+    409: ("A training run is already queued or running.", "conflict", "Conflicts with state."),
+    415: (
+        'Unsupported media type "text/plain" in request.',
+        "unsupported_media_type",
+        "Send JSON (application/json).",
+    ),
+    429: (
+        "Request was throttled. Expected available in 42 seconds.",
+        "throttled",
+        "Too many requests; see the Retry-After header.",
+    ),
+    503: (
+        "The task queue is unavailable; try again later.",
+        "broker_unavailable",
+        "A dependency is down.",
+    ),
+}
+
+
+def error_response(status_code: int, description: str | None = None) -> OpenApiResponse:
+    """A documented error response with an example of the shape."""
+    detail, code, default_description = _ERROR_TEXT[status_code]
+    value = error_body(detail, code)
+    if status_code == 400:
+        value = error_body(detail, code, {"score": ["A valid number is required."]})
+    return OpenApiResponse(
+        response=ErrorSerializer,
+        description=description or default_description,
+        examples=[OpenApiExample(f"{status_code} {code}", value=value, status_codes=[status_code])],
+    )
+
+
+class ApiAutoSchema(AutoSchema):
+    """Adds the error responses an operation can give, judged from the view's permissions,
+    its path parameters and its body, so no endpoint forgets to document them."""
+
+    def _error_codes(self) -> set[int]:
+        codes = {401, 429}  # a bad token answers 401 even where anyone may read
+        public = all(isinstance(p, AllowAny) for p in self.view.get_permissions())
+        if not (public and self.method in SAFE_METHODS):
+            codes.add(403)
+        if "{" in self.path:
+            codes.add(404)
+        if self.method in ("POST", "PUT", "PATCH"):
+            codes |= {400, 415}
+        if self.method == "GET" and self._get_parameters():
+            codes.add(400)
+        return codes
+
+    def _get_response_bodies(self, direction: str = "response") -> dict:  # type: ignore[override]
+        responses = super()._get_response_bodies(direction)
+        if direction != "response":
+            return responses
+        for status_code in sorted(self._error_codes()):
+            key = str(status_code)
+            if key not in responses:
+                responses[key] = self._get_response_for_code(error_response(status_code), key)
+        return responses
+
+
+# -- what every API view shares --------------------------------------------------------------
+
+
+class ApiPagination(PageNumberPagination):
+    """Page numbers; `page_size` may be chosen by the client, up to a bound."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class ApiViewMixin:
+    """Defaults of every API view. Token first: DRF answers 401 (not 403) with the first
+    authenticator's WWW-Authenticate. JSON only, in and out: no HTML page, and one body format
+    for the schema to describe (Swagger UI is the browser's way in)."""
+
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+    pagination_class = ApiPagination
+    schema = ApiAutoSchema()
