@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 FOUND, MISSING, SKIPPED, FAILED = "found", "missing", "skipped", "failed"
 
 
-def movie_poster_store(*, movie: Movie, found: TmdbMovie | None) -> Movie:
+def movie_poster_update(*, movie: Movie, found: TmdbMovie | None) -> Movie:
     """Cache what TMDB said about the movie; a miss is cached too, so it is not asked again."""
     movie.poster_checked_at = timezone.now()
     fields = ["poster_checked_at", "updated"]
@@ -59,7 +59,7 @@ def movie_poster_fetch(*, movie_id: int, client: TmdbClient, force: bool = False
             return SKIPPED
         if locked.poster_checked_at is not None and not force:
             return SKIPPED
-        movie_poster_store(movie=locked, found=found)
+        movie_poster_update(movie=locked, found=found)
     return FOUND if found is not None and found.poster_path else MISSING
 
 

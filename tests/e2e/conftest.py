@@ -14,11 +14,11 @@ from recommender.registry import registry
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM (fixtures, checks)
 # refuses to run beside one unless told it is safe, which it is in a test process.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM = os.environ.get("RECSITE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless",
+    "--headless=new",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
