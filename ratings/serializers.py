@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import get_error_detail
 
 from catalog.models import Genre
 from catalog.selectors import genre_list
@@ -116,7 +117,8 @@ class SignUpSerializer(serializers.Serializer):
         try:
             password_validation.validate_password(attrs.get("password", ""), user=candidate)
         except DjangoValidationError as exc:
-            raise serializers.ValidationError({"password": exc.messages}) from exc
+            # get_error_detail keeps each validator's code (password_too_short, ...).
+            raise serializers.ValidationError({"password": get_error_detail(exc)}) from exc
         return attrs
 
 
