@@ -56,7 +56,7 @@ class MovieViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = rf"[0-9]{{1,{MAX_ID_DIGITS}}}"
 
     def get_queryset(self) -> QuerySet[Movie]:
-        query = MovieListQuerySerializer(data=self.request.query_params)
+        query = MovieListQuerySerializer(data=self.request.query_params.dict())
         query.is_valid(raise_exception=True)
         return movie_list(**query.validated_data)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from rest_framework import serializers
 
@@ -65,6 +63,7 @@ class MovieListQuerySerializer(serializers.Serializer):
     genre = serializers.CharField(
         required=False, max_length=64, allow_blank=True, help_text="Genre slug or name."
     )
+    # An inverted range is no error: like any filter, it may simply match nothing.
     year_min = serializers.IntegerField(required=False, min_value=0, max_value=9999)
     year_max = serializers.IntegerField(required=False, min_value=0, max_value=9999)
     min_ratings = serializers.IntegerField(
@@ -73,9 +72,3 @@ class MovieListQuerySerializer(serializers.Serializer):
     ordering = serializers.ChoiceField(
         choices=sorted(MOVIE_ORDERINGS), default="popularity", required=False
     )
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        low, high = attrs.get("year_min"), attrs.get("year_max")
-        if low is not None and high is not None and low > high:
-            raise serializers.ValidationError({"year_max": ["Must not be below year_min."]})
-        return attrs

@@ -38,6 +38,15 @@ class ScoreField(serializers.Field):
         return float(value)
 
 
+class StrictCharField(serializers.CharField):
+    """Text that must arrive as a JSON string: DRF would quietly turn 0 into "0"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class RatingSerializer(serializers.ModelSerializer):
     movie = MovieBriefSerializer(read_only=True)
     score = ScoreField(read_only=True)
@@ -83,8 +92,8 @@ class ProfileWriteSerializer(serializers.Serializer):
 
 
 class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=128, style={"input_type": "password"})
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(max_length=128, style={"input_type": "password"})
 
 
 class TokenSerializer(serializers.Serializer):
@@ -92,13 +101,11 @@ class TokenSerializer(serializers.Serializer):
 
 
 class SignUpSerializer(serializers.Serializer):
-    username = serializers.CharField(
+    username = StrictCharField(
         max_length=150, validators=User._meta.get_field("username").validators
     )
     email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
-    password = serializers.CharField(
-        max_length=128, write_only=True, style={"input_type": "password"}
-    )
+    password = StrictCharField(max_length=128, write_only=True, style={"input_type": "password"})
 
     def validate_username(self, username: str) -> str:
         if username.strip().lower().startswith(MOVIELENS_USERNAME_PREFIX):

@@ -75,6 +75,7 @@ RECOMMENDATION_EXAMPLE = {
 
 class MyRecommendationsApi(ApiViewMixin, APIView):
     permission_classes = [IsAuthenticated]
+    pagination_class = None  # k bounds the list
 
     @extend_schema(
         summary="My recommendations",
@@ -86,7 +87,7 @@ class MyRecommendationsApi(ApiViewMixin, APIView):
         tags=["me"],
     )
     def get(self, request: Request) -> Response:
-        query = RecommendationQuerySerializer(data=request.query_params)
+        query = RecommendationQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         items = recommendations_for_user(
             request.user, query.validated_data["k"], genre=query.validated_data.get("genre")
@@ -96,6 +97,7 @@ class MyRecommendationsApi(ApiViewMixin, APIView):
 
 class SimilarMoviesApi(ApiViewMixin, APIView):
     permission_classes = [AllowAny]
+    pagination_class = None  # k bounds the list
 
     @extend_schema(
         summary="Movies similar to this one",
@@ -118,7 +120,7 @@ class SimilarMoviesApi(ApiViewMixin, APIView):
         tags=["movies"],
     )
     def get(self, request: Request, pk: str) -> Response:
-        query = SimilarQuerySerializer(data=request.query_params)
+        query = SimilarQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         movie = movie_get(movie_id=int(pk))
         if movie is None:

@@ -43,5 +43,5 @@ urlpatterns = [
     path("v1/", include((v1, "v1"))),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:v1:schema"), name="docs"),
     # Last: anything else under /api/ is a JSON 404, never Django's HTML page.
-    re_path(r"^(?P<unmatched>.*)$", api_not_found),
+    re_path(r"^(?P<unmatched>[\s\S]*)$", api_not_found),  # newlines too
 ]

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import exceptions, serializers, status
@@ -17,6 +18,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
@@ -107,6 +109,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
+@csrf_exempt  # it only ever answers 404; CSRF's HTML 403 would break the JSON promise
 def api_not_found(request: HttpRequest, unmatched: str = "") -> JsonResponse:
     """The last route under /api/: unknown paths answer in the error shape, never HTML."""
     return JsonResponse(error_body("Not found.", "not_found"), status=404)
@@ -168,8 +171,8 @@ class ApiAutoSchema(AutoSchema):
         public = all(isinstance(p, AllowAny) for p in self.view.get_permissions())
         if not (public and self.method in SAFE_METHODS):
             codes.add(403)
-        if "{" in self.path:
-            codes.add(404)
+        if "{" in self.path or (self._is_list_view() and self._get_paginator()):
+            codes.add(404)  # no such object, or no such page
         if self.method in ("POST", "PUT", "PATCH"):
             codes |= {400, 415}
         if self.method == "GET" and self._get_parameters():
@@ -191,10 +194,32 @@ class ApiAutoSchema(AutoSchema):
 
 
 class ApiPagination(PageNumberPagination):
-    """Page numbers; `page_size` may be chosen by the client, up to a bound."""
+    """Page numbers; `page_size` may be chosen by the client, up to a bound. A page size that
+    is not a number from 1 to the bound is refused (DRF would quietly use the default)."""
 
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def get_page_size(self, request: Request) -> int | None:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        size = raw.strip()
+        if not size.isdecimal() or not 1 <= int(size) <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]},
+                code="invalid",
+            )
+        return int(size)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"].update(minimum=1)
+        return parameters
 
 
 class ApiViewMixin:
@@ -207,3 +232,16 @@ class ApiViewMixin:
     renderer_classes = [JSONRenderer]
     pagination_class = ApiPagination
     schema = ApiAutoSchema()
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # A method the endpoint lacks is 405 for everyone, before authentication can say 401.
+        method = request.method.lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            raise exceptions.MethodNotAllowed(request.method)
+        # No parameter of this API is a list: a repeated one is an error, not "the last wins".
+        repeated = sorted(k for k, values in request.query_params.lists() if len(values) > 1)
+        if repeated:
+            raise exceptions.ValidationError(
+                {name: ["Give this parameter once."] for name in repeated}, code="invalid"
+            )
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
