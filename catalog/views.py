@@ -15,7 +15,13 @@ from django.views.decorators.http import require_GET
 
 from catalog.models import Movie
 from catalog.selectors import MOVIE_ORDERINGS, genre_list, movie_get, movie_list
-from catalog.templatetags.posters import poster_colours, poster_url, title_lines
+from catalog.templatetags.posters import (
+    display_title,
+    poster_colours,
+    poster_motif,
+    poster_url,
+    title_lines,
+)
 from ratings.selectors import rating_get, rating_scores_for_user
 from recommender import selectors as recs
 
@@ -166,8 +172,12 @@ def poster_placeholder(request: HttpRequest, pk: int) -> HttpResponse:
     if movie is None:
         raise Http404("No such movie.")
     genres = list(movie.genres.all())
-    lines = title_lines(movie.title)
-    first_y = 250 - (len(lines) - 1) * 19  # centre the block of 38-unit lines on y = 250
+    shown = display_title(movie.title)
+    # A short title gets a bigger face; the block of lines is centred on y = 250.
+    size = 46 if len(shown) <= 12 else 34
+    lines = title_lines(shown, width=10 if size == 46 else 14)
+    leading = size + 4
+    first_y = 250 - (len(lines) - 1) * leading // 2
     return render(
         request,
         "catalog/movie_poster.svg",
@@ -175,8 +185,10 @@ def poster_placeholder(request: HttpRequest, pk: int) -> HttpResponse:
             "movie": movie,
             "genres": genres[:3],
             "colours": poster_colours(movie, genres),
-            "lines": [(first_y + 38 * i, text) for i, text in enumerate(lines)],
-            "year_y": first_y + 38 * len(lines) + 16,
+            "motif": poster_motif(movie),
+            "font_size": size,
+            "lines": [(first_y + leading * i, text) for i, text in enumerate(lines)],
+            "year_y": first_y + leading * len(lines) + 12,
         },
         content_type="image/svg+xml",
     )

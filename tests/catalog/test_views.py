@@ -222,6 +222,30 @@ def test_placeholder_poster_is_svg_with_title_year_and_genre_colour(client, cata
     assert min(abs(int(top[1]) - 8), 360 - abs(int(top[1]) - 8)) <= 15
 
 
+def test_placeholder_drops_movielens_alternate_titles_and_varies_its_art(client, catalog):
+    from catalog.templatetags.posters import MOTIFS
+
+    movie = MovieFactory(title="Léon: The Professional (a.k.a. The Professional) (Léon)")
+    svg = client.get(reverse("catalog:poster-placeholder", args=[movie.pk])).content.decode()
+    texts = re.findall(r"<text [^>]*font-weight=\"800\"[^>]*>([^<]*)</text>", svg)
+    assert " ".join(texts) == "Léon: The Professional"
+    assert 'aria-label="Léon: The Professional (a.k.a. The Professional) (Léon)"' in svg
+    # Across a catalog every backdrop shape turns up, so a row is not one poster repeated.
+    seen = set()
+    for other in catalog.movies:
+        url = reverse("catalog:poster-placeholder", args=[other.pk])
+        seen.update(re.findall(r"<!-- motif: (\w+) -->", client.get(url).content.decode()))
+    assert seen == set(MOTIFS)
+
+
+def test_fast_card_urls_match_reverse(catalog):
+    from catalog.templatetags.posters import movie_url, placeholder_url
+
+    for movie in catalog.movies[:3]:
+        assert movie_url(movie) == reverse("catalog:movie-detail", args=[movie.pk])
+        assert placeholder_url(movie) == reverse("catalog:poster-placeholder", args=[movie.pk])
+
+
 def test_cards_use_tmdb_image_when_the_poster_is_known(client, catalog, settings):
     movie = catalog.movies[0]
     movie.poster_path = "/abc123.jpg"
