@@ -37,29 +37,43 @@ class TmdbMovie:
     overview: str
 
 
-class RateLimiter:
-    """At most `rate` calls per second across threads: each call waits for its own slot."""
+class TokenBucket:
+    """A token bucket: tokens refill at `rate` per second up to `capacity`, and each call takes
+    one, sleeping until it is due when the bucket is empty. A capacity of 1 (the default) allows
+    no burst, so no one-second window ever holds more than `rate` calls. Thread-safe: a caller
+    reserves its token under the lock (the count may go negative, a debt later callers queue
+    behind) and sleeps outside it."""
 
     def __init__(
         self,
         rate: float,
         *,
+        capacity: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.rate = rate
+        self.capacity = max(capacity, 1.0)
         self._clock = clock
         self._sleep = sleep
-        self._next = 0.0
+        self._tokens = self.capacity
+        self._stamp: float | None = None
         self._lock = threading.Lock()
 
     def wait(self) -> None:
+        if self.rate <= 0:
+            return
         with self._lock:
             now = self._clock()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-        if slot > now:
-            self._sleep(slot - now)
+            elapsed = 0.0 if self._stamp is None else now - self._stamp
+            self._stamp = now
+            self._tokens = min(self.capacity, self._tokens + elapsed * self.rate) - 1.0
+            delay = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if delay > 0:
+            self._sleep(delay)
+
+
+RateLimiter = TokenBucket  # the name the client and its callers know it by
 
 
 def imdb_id_normalise(raw: str) -> str:
@@ -106,7 +120,7 @@ class TmdbClient:
         self.timeout = timeout
         self.session = session or requests.Session()
         self._sleep = sleep
-        self.limiter = RateLimiter(rate, sleep=sleep)
+        self.limiter = TokenBucket(rate, sleep=sleep)
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> TmdbClient:

@@ -14,6 +14,7 @@ from catalog.tmdb import (
     TmdbClient,
     TmdbError,
     TmdbNotConfigured,
+    TokenBucket,
     imdb_id_normalise,
     search_title,
 )
@@ -200,6 +201,28 @@ def test_rate_limiter_spaces_calls_to_the_rate():
     # 81 calls at 40/s need 2 s: the first is free, each later one waits its 25 ms slot.
     assert clock[0] == pytest.approx(2.0)
     assert all(s == pytest.approx(0.025) for s in slept)
+
+
+def test_token_bucket_allows_its_burst_then_refills_at_the_rate():
+    clock = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    bucket = TokenBucket(10, capacity=5, clock=lambda: clock[0], sleep=sleep)
+    for _ in range(5):
+        bucket.wait()
+    assert slept == []  # a full bucket: five calls at once
+    bucket.wait()
+    assert slept == [pytest.approx(0.1)]  # then one token per 1/rate seconds
+    clock[0] += 1.0  # idle a second: 10 tokens accrue, but the bucket holds only 5
+    for _ in range(5):
+        bucket.wait()
+    assert len(slept) == 1
+    bucket.wait()
+    assert slept[-1] == pytest.approx(0.1)
 
 
 def test_rate_limiter_keeps_real_requests_under_40_per_second(httpserver: HTTPServer):
