@@ -18,6 +18,7 @@ from catalog.serializers import (
 )
 from recsite.api_errors import ApiViewMixin
 
+# Examples of lists show one item: drf-spectacular wraps it in the list or the page itself.
 MOVIE_EXAMPLE = {
     "id": 1,
     "title": "Toy Story",
@@ -38,7 +39,7 @@ MOVIE_EXAMPLE = {
         summary="List movies",
         description="Paginated; filter by title, genre, year range and rating count.",
         parameters=[MovieListQuerySerializer],
-        examples=[OpenApiExample("A page of movies", value=[MOVIE_EXAMPLE], response_only=True)],
+        examples=[OpenApiExample("A page of movies", value=MOVIE_EXAMPLE, response_only=True)],
         tags=["movies"],
     ),
     retrieve=extend_schema(
@@ -72,9 +73,7 @@ class MovieViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
         summary="List genres",
         description="All genres; their slugs are what profiles and filters take.",
         examples=[
-            OpenApiExample(
-                "Genres", value=[{"name": "Comedy", "slug": "comedy"}], response_only=True
-            )
+            OpenApiExample("Genres", value={"name": "Comedy", "slug": "comedy"}, response_only=True)
         ],
         tags=["movies"],
     ),

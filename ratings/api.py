@@ -72,7 +72,7 @@ class MyRatingViewSet(
     @extend_schema(
         summary="My ratings",
         description="Newest first, paginated.",
-        examples=[OpenApiExample("A page", value=[RATING_EXAMPLE], response_only=True)],
+        examples=[OpenApiExample("A page", value=RATING_EXAMPLE, response_only=True)],
         tags=["me"],
     )
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:

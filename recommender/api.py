@@ -83,7 +83,7 @@ class MyRecommendationsApi(ApiViewMixin, APIView):
         "rated; each with its source (model, blend, cold start...) and a reason.",
         parameters=[RecommendationQuerySerializer],
         responses=RecommendedMovieSerializer(many=True),
-        examples=[OpenApiExample("Top picks", value=[RECOMMENDATION_EXAMPLE], response_only=True)],
+        examples=[OpenApiExample("Top picks", value=RECOMMENDATION_EXAMPLE, response_only=True)],
         tags=["me"],
     )
     def get(self, request: Request) -> Response:
@@ -108,12 +108,10 @@ class SimilarMoviesApi(ApiViewMixin, APIView):
         examples=[
             OpenApiExample(
                 "More like this",
-                value=[
-                    {
-                        **RECOMMENDATION_EXAMPLE,
-                        "reason": "Viewers who liked Toy Story also liked this",
-                    }
-                ],
+                value={
+                    **RECOMMENDATION_EXAMPLE,
+                    "reason": "Viewers who liked Toy Story also liked this",
+                },
                 response_only=True,
             )
         ],
@@ -173,7 +171,7 @@ STAFF = "Staff only (is_staff); others get 403."
     list=extend_schema(
         summary="Training runs",
         description=STAFF,
-        examples=[OpenApiExample("A page", value=[RUN_EXAMPLE], response_only=True)],
+        examples=[OpenApiExample("A page", value=RUN_EXAMPLE, response_only=True)],
         tags=["staff"],
     ),
     retrieve=extend_schema(
@@ -266,7 +264,7 @@ class TrainingRunViewSet(
     list=extend_schema(
         summary="Model versions",
         description=STAFF,
-        examples=[OpenApiExample("A page", value=[VERSION_EXAMPLE], response_only=True)],
+        examples=[OpenApiExample("A page", value=VERSION_EXAMPLE, response_only=True)],
         tags=["staff"],
     ),
     retrieve=extend_schema(
@@ -338,18 +336,16 @@ class ModelVersionViewSet(
         examples=[
             OpenApiExample(
                 "A page",
-                value=[
-                    {
-                        "id": 611,
-                        "username": "ada",
-                        "email": "ada@example.com",
-                        "is_staff": False,
-                        "is_active": True,
-                        "date_joined": "2026-11-26T18:00:00Z",
-                        "last_login": None,
-                        "rating_count": 12,
-                    }
-                ],
+                value={
+                    "id": 611,
+                    "username": "ada",
+                    "email": "ada@example.com",
+                    "is_staff": False,
+                    "is_active": True,
+                    "date_joined": "2026-11-26T18:00:00Z",
+                    "last_login": None,
+                    "rating_count": 12,
+                },
                 response_only=True,
             )
         ],
