@@ -6,9 +6,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
@@ -26,6 +27,19 @@ from rest_framework.views import set_rollback
 logger = logging.getLogger(__name__)
 
 NON_FIELD = "non_field_errors"
+API_PREFIX = "/api/"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+class BadRequest(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "Bad request."
+    default_code = "bad_request"
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -84,6 +98,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif isinstance(exc, SuspiciousOperation):
+        # Django's own limits (too many parameters, ...): the client's fault, so 400, never 500.
+        exc = BadRequest(str(exc) or None)
 
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -131,6 +150,11 @@ _ERROR_TEXT: dict[int, tuple[str, str, str]] = {
     ),
     404: ("Not found.", "not_found", "No such object."),
     409: ("A training run is already queued or running.", "conflict", "Conflicts with state."),
+    413: (
+        "The request body is too large.",
+        "payload_too_large",
+        "The body exceeds DATA_UPLOAD_MAX_MEMORY_SIZE.",
+    ),
     415: (
         'Unsupported media type "text/plain" in request.',
         "unsupported_media_type",
@@ -174,7 +198,7 @@ class ApiAutoSchema(AutoSchema):
         if "{" in self.path or (self._is_list_view() and self._get_paginator()):
             codes.add(404)  # no such object, or no such page
         if self.method in ("POST", "PUT", "PATCH"):
-            codes |= {400, 415}
+            codes |= {400, 413, 415}
         if self.method == "GET" and self._get_parameters():
             codes.add(400)
         return codes
@@ -245,3 +269,26 @@ class ApiViewMixin:
                 {name: ["Give this parameter once."] for name in repeated}, code="invalid"
             )
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
+
+
+# -- root URLconf handlers: failures outside any API view (a bad Host header, a crash in
+# middleware) still answer JSON under /api/; the site's pages keep Django's HTML pages.
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse(error_body("Bad request.", "bad_request"), status=400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        body = error_body(exceptions.PermissionDenied.default_detail, "permission_denied")
+        return JsonResponse(body, status=403)
+    return defaults.permission_denied(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse(error_body("Server error.", "server_error"), status=500)
+    return defaults.server_error(request)

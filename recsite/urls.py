@@ -11,3 +11,8 @@ urlpatterns = [
     path("", include("ratings.urls")),
     path("", include("catalog.urls")),
 ]
+
+# JSON under /api/ for failures no API view handles (e.g. a bad Host header); HTML elsewhere.
+handler400 = "recsite.api_errors.bad_request"
+handler403 = "recsite.api_errors.permission_denied"
+handler500 = "recsite.api_errors.server_error"

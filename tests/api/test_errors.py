@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from django.http import HttpResponse
+from django.test import RequestFactory
 from rest_framework.test import APIClient, APIRequestFactory
 
 from ratings.models import Rating
-from recsite.api_errors import api_exception_handler
+from recsite.api_errors import api_exception_handler, server_error
 from tests.api.conftest import PASSWORD, World, token_client
 from tests.factories import MovieFactory
 
@@ -301,3 +303,40 @@ def test_an_unexpected_failure_is_a_json_500_in_the_error_shape() -> None:
     response = api_exception_handler(RuntimeError("secret internals"), {"request": request})
     assert response.status_code == 500
     assert response.data == {"detail": "Server error.", "code": "server_error"}
+
+
+def test_a_body_over_the_upload_limit_is_a_413(world: World, settings: Any) -> None:
+    movie = world.movies[0]
+    padding = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
+    response = token_client(world.rater).generic(
+        "PUT",
+        f"/api/v1/me/ratings/{movie.pk}/",
+        f'{{"score": 1.0, "pad": "{padding}"}}',
+        content_type="application/json",
+    )
+    assert_error(response, 413, "payload_too_large")
+    assert float(Rating.objects.get(user=world.rater, movie=movie).score) == 4.5
+
+
+def test_too_many_query_parameters_is_a_400(world: World, settings: Any) -> None:
+    query = "&".join(f"p{i}=1" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+    assert_error(APIClient().get(f"/api/v1/movies/?{query}"), 400, "bad_request")
+
+
+def test_a_bad_host_header_is_json_under_the_api_and_html_elsewhere(world: World) -> None:
+    client = APIClient(SERVER_NAME="evil.example")
+    assert_error(client.get("/api/v1/movies/"), 400, "bad_request")
+    page = client.get("/")
+    assert page.status_code == 400
+    assert page["Content-Type"].startswith("text/html")
+
+
+def test_the_server_error_handler_answers_json_only_under_the_api() -> None:
+    # handler500 runs after a crash no view caught; called here as Django would call it.
+    api = server_error(RequestFactory().get("/api/v1/movies/"))
+    assert api.status_code == 500
+    assert api["Content-Type"] == "application/json"
+    assert json.loads(api.content) == {"detail": "Server error.", "code": "server_error"}
+    page = server_error(RequestFactory().get("/movies/1/"))
+    assert page.status_code == 500
+    assert page["Content-Type"].startswith("text/html")

@@ -114,7 +114,7 @@ def test_every_error_is_documented_in_the_one_error_shape(schema: dict[str, Any]
         if "{" in path:
             assert "404" in responses, f"{method} {path}"
         if "requestBody" in operation:
-            assert {"400", "415"} <= set(responses), f"{method} {path}"
+            assert {"400", "413", "415"} <= set(responses), f"{method} {path}"
         if path.startswith("/api/v1/staff/") or path.startswith("/api/v1/me/"):
             assert "403" in responses, f"{method} {path}"
         for code, response in responses.items():
