@@ -177,7 +177,15 @@ class AuthTokenApi(ApiViewMixin, APIView):
         description="Exchange a username and password for a token; send it as "
         '"Authorization: Token <token>". The same token is returned until revoked.',
         request=TokenRequestSerializer,
-        responses={200: TokenSerializer, 400: error_response(400, "Wrong username or password.")},
+        responses={
+            200: TokenSerializer,
+            400: error_response(
+                400,
+                "Wrong username or password (or a malformed body).",
+                code="authorization",
+                errors={"non_field_errors": ["Unable to log in with these credentials."]},
+            ),
+        },
         examples=[
             OpenApiExample(
                 "Credentials",

@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -173,12 +174,20 @@ _ERROR_TEXT: dict[int, tuple[str, str, str]] = {
 }
 
 
-def error_response(status_code: int, description: str | None = None) -> OpenApiResponse:
-    """A documented error response with an example of the shape."""
-    detail, code, default_description = _ERROR_TEXT[status_code]
-    value = error_body(detail, code)
+def error_response(
+    status_code: int,
+    description: str | None = None,
+    *,
+    code: str | None = None,
+    errors: Mapping[str, list[str]] | None = None,
+) -> OpenApiResponse:
+    """A documented error response with an example of the shape (for 400, with `errors`)."""
+    detail, default_code, default_description = _ERROR_TEXT[status_code]
+    code = code or default_code
     if status_code == 400:
-        value = error_body(detail, code, {"score": ["A valid number is required."]})
+        value = error_body(detail, code, errors or {NON_FIELD: ["Invalid input."]})
+    else:
+        value = error_body(detail, code)
     return OpenApiResponse(
         response=ErrorSerializer,
         description=description or default_description,
@@ -210,8 +219,31 @@ class ApiAutoSchema(AutoSchema):
         for status_code in sorted(self._error_codes()):
             key = str(status_code)
             if key not in responses:
-                responses[key] = self._get_response_for_code(error_response(status_code), key)
+                documented = (
+                    self._bad_request() if status_code == 400 else error_response(status_code)
+                )
+                responses[key] = self._get_response_for_code(documented, key)
         return responses
+
+    def _bad_request(self) -> OpenApiResponse:
+        """A 400 whose example names one of this operation's own inputs."""
+        if self.method in ("POST", "PUT", "PATCH"):
+            serializer = force_instance(self.get_request_serializer())
+            fields = getattr(serializer, "fields", {}) if serializer is not None else {}
+            writable = [(n, f) for n, f in fields.items() if not f.read_only]
+            required = [n for n, f in writable if f.required]
+            if required:
+                return error_response(
+                    400, code="required", errors={required[0]: ["This field is required."]}
+                )
+            if writable:
+                return error_response(
+                    400, code="invalid", errors={writable[0][0]: ["Enter a valid value."]}
+                )
+        query = [p["name"] for p in self._get_parameters() if p.get("in") == "query"]
+        if query:
+            return error_response(400, code="invalid", errors={query[0]: ["Enter a valid value."]})
+        return error_response(400)
 
 
 # -- what every API view shares --------------------------------------------------------------
@@ -235,6 +267,17 @@ class ApiPagination(PageNumberPagination):
                 code="invalid",
             )
         return int(size)
+
+    def get_page_number(self, request: Request, paginator: Any) -> int:
+        # Strictly a number from 1: DRF would read "" as page 1 and take "last".
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None:
+            return 1
+        if not raw.isdecimal() or int(raw) < 1:
+            raise exceptions.NotFound(
+                self.invalid_page_message.format(message="Not a page number.")
+            )
+        return int(raw)
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         parameters = super().get_schema_operation_parameters(view)
