@@ -233,4 +233,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # urllib3 logs each request URL at DEBUG, TMDB's api_key query parameter included.
+    "loggers": {"urllib3": {"level": "INFO"}},
 }
