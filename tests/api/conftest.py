@@ -14,6 +14,8 @@ from rest_framework.test import APIClient
 
 from catalog.models import Genre, Movie
 from ratings.services import rating_upsert
+from recommender.coldstart import catalog_snapshot_clear
+from recommender.registry import registry
 from tests.factories import GenreFactory, MovieFactory, UserFactory
 
 PASSWORD = "correct-horse-battery"
@@ -23,6 +25,15 @@ PASSWORD = "correct-horse-battery"
 def _fresh_throttles() -> None:
     """Throttle counters live in the cache; each test starts with none (429s are tested apart)."""
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_serving_state() -> None:
+    """The catalog snapshot and the model registry are per-process caches keyed by movie ids;
+    on Postgres ids are not reused between tests, so a snapshot left by the last test would
+    know none of this test's movies."""
+    registry.reset()
+    catalog_snapshot_clear()
 
 
 @pytest.fixture(autouse=True)
