@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from django.conf import settings
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from catalog.models import Genre, Movie
@@ -56,17 +60,36 @@ class MovieBriefSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class QueryTextField(serializers.CharField):
+    """Free text in a query string. NUL is refused (Postgres cannot compare it), and the schema
+    says so with a pattern, so clients and the fuzzer know it is not valid input."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # "+", not "*": the schema adds "or empty" itself, in a oneOf that must not match twice.
+        self.validators.append(RegexValidator(r"^[^\x00]+$", "Null characters are not allowed."))
+
+
+class QueryIntegerField(serializers.IntegerField):
+    """A whole number in a query string: digits only (DRF would also read "1.0" as 1)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if not (isinstance(data, str) and re.fullmatch(r"-?[0-9]+", data)):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class MovieListQuerySerializer(serializers.Serializer):
-    search = serializers.CharField(
+    search = QueryTextField(
         required=False, max_length=200, allow_blank=True, help_text="Part of the title."
     )
-    genre = serializers.CharField(
+    genre = QueryTextField(
         required=False, max_length=64, allow_blank=True, help_text="Genre slug or name."
     )
     # An inverted range is no error: like any filter, it may simply match nothing.
-    year_min = serializers.IntegerField(required=False, min_value=0, max_value=9999)
-    year_max = serializers.IntegerField(required=False, min_value=0, max_value=9999)
-    min_ratings = serializers.IntegerField(
+    year_min = QueryIntegerField(required=False, min_value=0, max_value=9999)
+    year_max = QueryIntegerField(required=False, min_value=0, max_value=9999)
+    min_ratings = QueryIntegerField(
         required=False, min_value=0, max_value=2**31 - 1, help_text="At least this many ratings."
     )
     ordering = serializers.ChoiceField(

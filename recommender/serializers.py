@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from catalog.serializers import MovieSerializer
+from catalog.serializers import MovieSerializer, QueryIntegerField, QueryTextField
 from recommender.models import Backend, ModelVersion, TrainingRun
 from recommender.selectors import SOURCES
 
@@ -27,35 +27,62 @@ class RecommendedMovieSerializer(serializers.Serializer):
 
 
 class RecommendationQuerySerializer(serializers.Serializer):
-    k = serializers.IntegerField(required=False, default=20, min_value=1, max_value=MAX_K)
-    genre = serializers.CharField(
+    k = QueryIntegerField(required=False, default=20, min_value=1, max_value=MAX_K)
+    genre = QueryTextField(
         required=False, max_length=64, allow_blank=True, help_text="Only this genre (slug/name)."
     )
 
 
 class SimilarQuerySerializer(serializers.Serializer):
-    k = serializers.IntegerField(required=False, default=12, min_value=1, max_value=MAX_K)
+    k = QueryIntegerField(required=False, default=12, min_value=1, max_value=MAX_K)
+
+
+class JsonIntegerField(serializers.IntegerField):
+    """A JSON integer only: DRF would also take "10", 10.0 or true."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JsonNumberField(serializers.FloatField):
+    """A JSON number only, not a numeric string."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JsonBooleanField(serializers.BooleanField):
+    """true or false only: DRF would also take 0, "yes" or "on"."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
 
 
 class TrainingConfigSerializer(serializers.Serializer):
     """NeuMF hyper-parameters; any left out take the project's defaults."""
 
     model = serializers.ChoiceField(choices=["neumf", "gmf", "mlp"], required=False)
-    gmf_dim = serializers.IntegerField(min_value=1, max_value=512, required=False)
+    gmf_dim = JsonIntegerField(min_value=1, max_value=512, required=False)
     mlp_layers = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=4096),
+        child=JsonIntegerField(min_value=1, max_value=4096),
         min_length=1,
         max_length=8,
         required=False,
         help_text="Layer widths; the first is twice the MLP embedding size.",
     )
-    negatives = serializers.IntegerField(min_value=1, max_value=50, required=False)
-    lr = serializers.FloatField(min_value=1e-6, max_value=1.0, required=False)
-    batch_size = serializers.IntegerField(min_value=1, max_value=65536, required=False)
-    epochs = serializers.IntegerField(min_value=1, max_value=500, required=False)
-    l2 = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
-    patience = serializers.IntegerField(min_value=1, max_value=500, required=False, allow_null=True)
-    top_k = serializers.IntegerField(min_value=1, max_value=100, required=False)
+    negatives = JsonIntegerField(min_value=1, max_value=50, required=False)
+    lr = JsonNumberField(min_value=1e-6, max_value=1.0, required=False)
+    batch_size = JsonIntegerField(min_value=1, max_value=65536, required=False)
+    epochs = JsonIntegerField(min_value=1, max_value=500, required=False)
+    l2 = JsonNumberField(min_value=0.0, max_value=1.0, required=False)
+    patience = JsonIntegerField(min_value=1, max_value=500, required=False, allow_null=True)
+    top_k = JsonIntegerField(min_value=1, max_value=100, required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         layers = attrs.get("mlp_layers")
@@ -69,7 +96,7 @@ class TrainingConfigSerializer(serializers.Serializer):
 class TrainingRunCreateSerializer(serializers.Serializer):
     backend = serializers.ChoiceField(choices=Backend.choices, default=Backend.NUMPY)
     config = TrainingConfigSerializer(required=False)
-    force = serializers.BooleanField(
+    force = JsonBooleanField(
         default=False, help_text="Activate even if not better than the active version."
     )
 

@@ -82,15 +82,20 @@ def unreachable_broker() -> Iterator[None]:
     """A real broker URL nobody listens on: publishing fails as it would with Redis down."""
     conf = current_app.conf
     saved = (conf.broker_url, conf.task_always_eager, current_app._pool)
+    saved_producers = current_app.amqp._producer_pool
     conf.broker_url, conf.task_always_eager, current_app._pool = (
         "redis://127.0.0.1:9/0",
         False,
         None,
     )
+    # The producer pool caches connections too: left alone, an earlier test's working broker
+    # takes the publish (201), and afterwards later tests would publish to the dead port.
+    current_app.amqp._producer_pool = None
     yield
     if current_app._pool is not None:
         current_app._pool.force_close_all()
     conf.broker_url, conf.task_always_eager, current_app._pool = saved
+    current_app.amqp._producer_pool = saved_producers
 
 
 @pytest.mark.django_db(transaction=True)
