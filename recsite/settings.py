@@ -200,6 +200,9 @@ REST_FRAMEWORK = {
         "auth": env("API_THROTTLE_AUTH", default="10/min"),
     },
     "EXCEPTION_HANDLER": "recsite.api_errors.api_exception_handler",
+    # Throttles tell anonymous clients apart by address. Unset, DRF trusts a client's own
+    # X-Forwarded-For, so rotating it escapes every limit; behind N trusted proxies set N.
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "recsite API",

@@ -283,6 +283,20 @@ def test_sign_up_and_token_share_a_stricter_throttle(world: World, settings: Any
     assert client.get("/api/v1/movies/").status_code == 200
 
 
+def test_a_forged_forwarded_for_header_does_not_escape_the_throttle(world: World) -> None:
+    # Each guess claims another client address; the limit still counts the real peer.
+    client = APIClient(REMOTE_ADDR="10.0.0.9")
+    bad = {"username": "rater", "password": "wrong"}
+    statuses = [
+        client.post(
+            "/api/v1/auth/token/", bad, format="json", HTTP_X_FORWARDED_FOR=f"192.0.2.{i}"
+        ).status_code
+        for i in range(30)
+    ]
+    assert 429 in statuses
+    assert statuses.index(429) == statuses.count(400)
+
+
 def test_anonymous_reads_are_throttled_per_client(world: World, settings: Any) -> None:
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
     limit = int(rates["anon"].split("/")[0])
