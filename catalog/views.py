@@ -100,9 +100,14 @@ def _page_scores(request: HttpRequest, page: Page) -> dict[int, float]:
     return rating_scores_for_user(user=request.user, movie_ids=[m.pk for m in page.object_list])
 
 
+def _query(request: HttpRequest) -> str:
+    # No title holds NUL, and Postgres refuses it in a query (a 500): drop it.
+    return request.GET.get("q", "").replace("\x00", "").strip()[:100]
+
+
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()[:100]
+    query = _query(request)
     page = _page(request, movie_list(search=query)) if query else None
     return render(
         request,
@@ -119,7 +124,7 @@ def search(request: HttpRequest) -> HttpResponse:
 @require_GET
 def suggest(request: HttpRequest) -> JsonResponse:
     """Search-as-you-type: the most rated titles containing the query (2 characters or more)."""
-    query = request.GET.get("q", "").strip()[:100]
+    query = _query(request)
     movies = list(movie_list(search=query)[:SUGGESTION_COUNT]) if len(query) >= 2 else []
     return JsonResponse(
         {
