@@ -1,9 +1,16 @@
 """Root URLs: pages per app, the admin, the versioned API."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from ratings.throttle import throttle_login
+
+# Both log-in forms count failures per client and name (ratings/throttle.py).
+admin.site.login = throttle_login(admin.site.login)
+
 urlpatterns = [
+    path("accounts/login/", throttle_login(auth_views.LoginView.as_view()), name="login"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("recsite.api")),
