@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,3 +17,38 @@ def require_service(name: str, reason: str) -> None:
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
+
+
+CHROMIUM = os.environ.get("RECSITE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's headless Chromium through Playwright's sync API, one for the whole session.
+
+    Defined once here: Playwright allows one sync instance per thread, so a second definition
+    (one per test package) would fail with "Sync API inside the asyncio loop".
+    """
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        require_service("chromium", f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    # Playwright's sync API runs an event loop in this thread; Django's ORM refuses to run
+    # beside one unless told it is safe, which it is in a test process.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        launched.close()

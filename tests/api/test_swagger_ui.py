@@ -10,13 +10,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.api.conftest import World
-from tests.e2e.conftest import browser  # noqa: F401  (the session's Chromium)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def offline_page(browser: Any, live_server: Any) -> Iterator[tuple[Any, list[str], list[str]]]:  # noqa: F811
+def offline_page(browser: Any, live_server: Any) -> Iterator[tuple[Any, list[str], list[str]]]:
     """A page that may reach only the live server; every other request is aborted and noted."""
     context = browser.new_context(base_url=live_server.url)
     context.set_default_timeout(15_000)
