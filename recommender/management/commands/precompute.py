@@ -1,29 +1,44 @@
-"""Write a model version's top-k lists in this process (the active version by default)."""
+"""Write every trained user's top-k list for a model version (the active one by default)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from recommender import services, tasks
 from recommender.models import ModelVersion
-from recommender.services import model_version_precompute
 
 
 class Command(BaseCommand):
-    help = "Precompute every user's top-k of a model version without a worker."
+    help = "Precompute top-k recommendations, in this process or (--async) on the workers."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--version", type=int, default=None, help="default: the active one")
+        parser.add_argument(
+            "--model-version", type=int, dest="version_id", help="default: the active version"
+        )
+        parser.add_argument("--async", action="store_true", dest="run_async")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        versions = ModelVersion.objects.all()
+        query = ModelVersion.objects.all()
         version = (
-            versions.filter(pk=options["version"]).first()
-            if options["version"]
-            else versions.filter(is_active=True).first()
+            query.filter(pk=options["version_id"]).first()
+            if options["version_id"]
+            else query.filter(is_active=True).first()
         )
         if version is None:
             raise CommandError("No such model version (and none is active).")
-        rows = model_version_precompute(model_version_id=version.pk)
-        self.stdout.write(self.style.SUCCESS(f"Version {version.pk}: {rows} recommendations."))
+        if options["run_async"]:
+            ModelVersion.objects.filter(pk=version.pk).update(precomputed_at=None)
+            tasks.model_version_precompute.delay(version.pk)
+            self.stdout.write(f"Precompute of version {version.pk} queued.")
+            return
+        started = time.perf_counter()
+        rows = services.model_version_precompute(model_version_id=version.pk)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Version {version.pk}: {rows} recommendations in "
+                f"{time.perf_counter() - started:.1f} s."
+            )
+        )

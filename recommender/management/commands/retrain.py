@@ -1,64 +1,63 @@
-"""Queue a retrain on the workers; --wait follows it epoch by epoch until it ends."""
+"""Queue a retrain on the Celery workers; --wait follows it epoch by epoch until it ends."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from recommender import services
+from recommender.management.commands._training_options import (
+    add_training_arguments,
+    epoch_line,
+    training_options,
+)
 from recommender.models import FINISHED_STATUSES, TrainingRun
-from recommender.services import TrainingError, training_run_start
 
 
 class Command(BaseCommand):
-    help = "Enqueue a training run (a worker trains it); --wait prints its progress."
+    help = "Queue a training run for the workers (e.g. retrain --backend torch --wait)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--backend", choices=["numpy", "torch"], default=None)
-        parser.add_argument("--config", default=None, help='JSON overrides, e.g. {"epochs": 5}')
-        parser.add_argument("--force", action="store_true", help="activate even if worse")
-        parser.add_argument("--wait", action="store_true", help="poll until the run ends")
+        add_training_arguments(parser)
+        parser.add_argument("--wait", action="store_true", help="follow the run until it ends")
+        parser.add_argument("--timeout", type=float, default=24 * 3600, help="seconds to wait")
         parser.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
-        parser.add_argument("--timeout", type=float, default=None, help="give up waiting after")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        config = json.loads(options["config"]) if options["config"] else None
+        backend, config = training_options(options)
         try:
-            run = training_run_start(
-                backend=options["backend"] or settings.RECSITE_DEFAULT_BACKEND,
+            run = services.training_run_start(
+                backend=backend,
                 config=config,
                 trigger=TrainingRun.Trigger.COMMAND,
                 force=options["force"],
             )
-        except TrainingError as exc:
+        except services.TrainingError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"Training run {run.pk} queued ({run.backend}).")
+        self.stdout.write(f"Training run {run.pk} queued ({backend}).")
         if options["wait"]:
-            self._follow(run.pk, options["poll"], options["timeout"])
+            self._follow(run.pk, timeout=options["timeout"], poll=options["poll"])
 
-    def _follow(self, run_id: int, poll: float, timeout: float | None) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
+    def _follow(self, run_id: int, *, timeout: float, poll: float) -> None:
+        deadline = time.monotonic() + timeout
         shown, status = 0, ""
-        while True:
+        while time.monotonic() < deadline:
             run = TrainingRun.objects.get(pk=run_id)
             if run.status != status:
                 status = run.status
-                self.stdout.write(f"status: {status}")
+                self.stdout.write(f"Run {run_id}: {status}")
             for epoch in run.epochs[shown:]:
-                self.stdout.write(
-                    f"epoch {epoch['epoch']}: loss {epoch['loss']:.4f}, "
-                    f"val HR@10 {epoch['val_hr']:.4f}, {epoch['seconds']:.1f} s"
-                )
+                self.stdout.write(epoch_line(epoch))
             shown = len(run.epochs)
             if run.status in FINISHED_STATUSES:
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                raise CommandError(f"Training run {run_id} still {run.status}; stopped waiting.")
+                if run.status != TrainingRun.Status.SUCCEEDED:
+                    raise CommandError(f"Run {run_id} {run.status}: {run.error or 'cancelled'}")
+                hr = run.test_metrics.get("test_hr")
+                self.stdout.write(self.style.SUCCESS(f"Run {run_id} succeeded: {run.decision}"))
+                if hr is not None:
+                    self.stdout.write(f"Test HR@10 {hr:.4f}")
+                return
             time.sleep(poll)
-        if run.status != TrainingRun.Status.SUCCEEDED:
-            raise CommandError(f"Training run {run_id} {run.status}: {run.error}")
-        self.stdout.write(run.decision)
-        self.stdout.write(self.style.SUCCESS(f"Training run {run_id} succeeded."))
+        raise CommandError(f"Run {run_id} still {status} after {timeout:.0f} s")

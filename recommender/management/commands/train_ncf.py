@@ -1,21 +1,19 @@
-"""Train NeuMF on every rating in the database, in this process (no broker, no worker)."""
+"""Train NeuMF on every rating in the database, in this process, printing each epoch."""
 
 from __future__ import annotations
 
-import json
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
-from recommender.engine.train import EpochReport
-from recommender.models import ModelVersion, TrainingRun
-from recommender.services import (
-    TrainingError,
-    model_version_precompute,
-    training_run_create,
-    training_run_execute,
+from recommender import services
+from recommender.management.commands._training_options import (
+    add_training_arguments,
+    epoch_line,
+    training_options,
 )
+from recommender.models import ModelVersion, TrainingRun
 
 
 def train_in_process(
@@ -25,58 +23,59 @@ def train_in_process(
     config: dict[str, Any] | None,
     force: bool,
     precompute: bool = True,
-) -> TrainingRun:
-    """Create a run, train it here with one line per epoch, precompute the activated version."""
+) -> ModelVersion:
+    """A command-triggered run trained here (no worker, no broker), then its top-k lists when
+    it was activated. Raises CommandError when the run does not succeed."""
     try:
-        run = training_run_create(
+        run = services.training_run_create(
             backend=backend, config=config, trigger=TrainingRun.Trigger.COMMAND, force=force
         )
-    except TrainingError as exc:
+    except services.TrainingError as exc:
         raise CommandError(str(exc)) from exc
-    epochs = int(run.config.get("epochs", 0))
-    command.stdout.write(f"Training run {run.pk}: {backend}, {epochs} epochs")
-    with tqdm(total=epochs, unit="epoch", disable=None, file=command.stderr) as bar:
-
-        def on_epoch(report: EpochReport) -> None:
-            bar.update(1)
-            command.stdout.write(
-                f"epoch {report.epoch} ({report.phase}): loss {report.loss:.4f}, "
-                f"val HR@10 {report.val_hr:.4f}, NDCG@10 {report.val_ndcg:.4f}, "
-                f"{report.seconds:.1f} s"
-            )
-
-        version_id = training_run_execute(training_run_id=run.pk, on_epoch=on_epoch)
+    command.stdout.write(f"Training run {run.pk} ({backend}) in this process.")
+    try:
+        version_id = services.training_run_execute(
+            training_run_id=run.pk,
+            on_epoch=lambda report: command.stdout.write(epoch_line(report)),
+        )
+    except services.TrainingLockBusy as exc:
+        services.training_run_cancel(training_run=run)
+        raise CommandError(str(exc)) from exc
     run.refresh_from_db()
-    if run.status != TrainingRun.Status.SUCCEEDED:
-        raise CommandError(f"Training run {run.pk} {run.status}: {run.error or 'no reason given'}")
-    command.stdout.write(run.decision)
-    version = ModelVersion.objects.filter(pk=version_id).first()
-    if precompute and version is not None and version.is_active:
-        rows = model_version_precompute(model_version_id=version.pk)
-        command.stdout.write(f"Precomputed {rows} recommendations of version {version.pk}.")
-    command.stdout.write(command.style.SUCCESS(f"Training run {run.pk} succeeded."))
-    return run
+    if run.status != TrainingRun.Status.SUCCEEDED or version_id is None:
+        raise CommandError(f"Run {run.pk} {run.status}: {run.error or 'cancelled'}")
+    metrics = run.test_metrics
+    command.stdout.write(
+        f"Test HR@10 {metrics['test_hr']:.4f}  NDCG@10 {metrics['test_ndcg']:.4f}  "
+        f"full Recall@10 {metrics['test_full_recall']:.4f}  "
+        f"(best epoch {run.best_epoch}, {run.timings.get('total', 0):.1f} s)"
+    )
+    command.stdout.write(command.style.SUCCESS(f"Version {version_id}: {run.decision}"))
+    version = ModelVersion.objects.get(pk=version_id)
+    if version.is_active and precompute:
+        started = time.perf_counter()
+        rows = services.model_version_precompute(model_version_id=version_id)
+        command.stdout.write(
+            f"Precomputed {rows} recommendations in {time.perf_counter() - started:.1f} s."
+        )
+        version.refresh_from_db()
+    return version
 
 
 class Command(BaseCommand):
-    help = "Train NeuMF on the database's ratings in this process, without a broker."
+    help = "Train from the database synchronously (no worker needed), then precompute top-k."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--backend", choices=["numpy", "torch"], default=None)
-        parser.add_argument("--epochs", type=int, default=None)
-        parser.add_argument("--config", default=None, help='JSON overrides, e.g. {"lr": 0.005}')
-        parser.add_argument("--force", action="store_true", help="activate even if worse")
-        parser.add_argument("--no-precompute", action="store_true")
+        add_training_arguments(parser)
+        parser.add_argument(
+            "--no-precompute", action="store_true", help="skip the top-k lists after activation"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from django.conf import settings
-
-        config = json.loads(options["config"]) if options["config"] else {}
-        if options["epochs"] is not None:
-            config["epochs"] = options["epochs"]
+        backend, config = training_options(options)
         train_in_process(
             self,
-            backend=options["backend"] or settings.RECSITE_DEFAULT_BACKEND,
+            backend=backend,
             config=config,
             force=options["force"],
             precompute=not options["no_precompute"],
