@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import shutil
 import time
@@ -17,7 +18,7 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
@@ -635,7 +636,8 @@ def model_version_precompute_chunks(*, model_version_id: int) -> list[list[int]]
 
 def recommendations_precompute_chunk(*, model_version_id: int, user_ids: Iterable[int]) -> int:
     """Write the top-k unrated movies of these users for one version: the chunk's old rows are
-    deleted and the new ones inserted in one transaction, so running it twice is harmless."""
+    deleted and the new ones inserted in one transaction, so running it twice is harmless, also
+    at the same time (a redelivered task): the second waits on the first's user locks."""
     version = ModelVersion.objects.get(pk=model_version_id)
     served, in_catalog = _precompute_model(version)
     wanted = np.unique(np.asarray(list(user_ids), dtype=np.int64))
@@ -646,7 +648,8 @@ def recommendations_precompute_chunk(*, model_version_id: int, user_ids: Iterabl
     idx = served.users.index(ids)
     ids, idx = ids[idx >= 0], idx[idx >= 0]
     k = min(int(settings.RECSITE_TOP_K), len(served.items))
-    rows: list[Recommendation] = []
+    movie_ids = np.empty((0, 0), dtype=np.int64)
+    top_scores = np.empty((0, 0), dtype=np.float32)
     if ids.shape[0] and k > 0:
         scores = np.asarray(served.loaded.score_users(idx), dtype=np.float32)  # [n, n_items]
         scores[:, ~in_catalog] = -np.inf
@@ -663,25 +666,42 @@ def recommendations_precompute_chunk(*, model_version_id: int, user_ids: Iterabl
         top = np.take_along_axis(top, order, axis=1)
         top_scores = np.take_along_axis(top_scores, order, axis=1)
         movie_ids = served.items.ids[top]  # [n, k]
-        for row, user_id in enumerate(ids.tolist()):
-            pairs = zip(movie_ids[row].tolist(), top_scores[row].tolist(), strict=True)
-            rows.extend(
-                Recommendation(
-                    model_version_id=version.pk,
-                    user_id=user_id,
-                    movie_id=movie_id,
-                    rank=rank,
-                    score=score,
-                )
-                # -inf: the user rated every remaining movie
-                for rank, (movie_id, score) in enumerate(pairs, start=1)
-                if score != -np.inf
-            )
     with transaction.atomic():
+        user_rows = get_user_model().objects.filter(pk__in=wanted.tolist()).order_by("pk")
+        list(user_rows.select_for_update(no_key=True).values_list("pk", flat=True))
         Recommendation.objects.filter(
             model_version_id=version.pk, user_id__in=wanted.tolist()
         ).delete()
-        Recommendation.objects.bulk_create(rows, batch_size=5000)
+        return _recommendations_insert(version.pk, ids, movie_ids, top_scores)
+
+
+def _recommendations_insert(
+    version_id: int, user_ids: np.ndarray, movie_ids: np.ndarray, scores: np.ndarray
+) -> int:
+    """Insert ranked lists: user_ids [n], movie_ids and scores [n, k] best first. A -inf score
+    (the user rated every remaining movie) ends that user's list. COPY on PostgreSQL, where the
+    ORM's per-row objects cost several times the scoring; bulk_create elsewhere."""
+    rank = np.broadcast_to(np.arange(1, scores.shape[1] + 1), scores.shape)
+    user = np.broadcast_to(user_ids[:, None], scores.shape)
+    keep = scores != -np.inf  # [n, k]
+    columns = (user[keep].tolist(), movie_ids[keep].tolist(), rank[keep].tolist())
+    rows = list(zip(*columns, scores[keep].tolist(), strict=True))
+    if connection.vendor == "postgresql":
+        table = Recommendation._meta.db_table
+        data = io.StringIO("".join(f"{version_id}\t{u}\t{m}\t{r}\t{s!r}\n" for u, m, r, s in rows))
+        with connection.cursor() as cursor:
+            cursor.cursor.copy_expert(
+                f"COPY {table} (model_version_id, user_id, movie_id, rank, score) FROM STDIN",
+                data,
+            )
+    else:
+        Recommendation.objects.bulk_create(
+            (
+                Recommendation(model_version_id=version_id, user_id=u, movie_id=m, rank=r, score=s)
+                for u, m, r, s in rows
+            ),
+            batch_size=5000,
+        )
     return len(rows)
 
 
