@@ -28,6 +28,7 @@ from ratings.models import Rating
 from recommender.adapters import ratings_snapshot
 from recommender.engine.artifacts import META_FILE, read_meta, save_artifact, sha256_file
 from recommender.engine.config import NeuMFConfig
+from recommender.engine.metrics import sampled_metrics
 from recommender.engine.train import EpochReport, FitResult, evaluate, fit
 from recommender.models import (
     FINISHED_STATUSES,
@@ -498,10 +499,12 @@ def _artifact_save(result: FitResult, name: str, *, training_run_id: int) -> Pat
 def _activation_decision(
     result: FitResult, active: ModelVersion | None, *, force: bool
 ) -> tuple[bool, str, dict[str, float]]:
-    """Activate when no version is active, when forced, or when the new model is not worse
-    than the active one on the new run's own test users and candidates (same protocol)."""
+    """Activate when no version is active, when forced, or when the new model's validation
+    HR@K is not below the active version's on the new run's own validation users and candidates
+    (same protocol). Selection looks at validation only: both test HRs are recorded and shown
+    but never decide, so the test figure stays an unbiased report of the served model."""
     k = result.config.top_k
-    new_hr = float(result.metrics["test_hr"])
+    new_val = float(result.metrics["val_hr"])
     if active is None:
         return True, "Activated: no version was active.", {}
     if force:
@@ -510,24 +513,33 @@ def _activation_decision(
         baseline = _evaluate_version_on_split(active, result)
     except Exception as exc:
         logger.exception("active version %s could not be evaluated", active.pk)
-        return True, f"Activated: active version {active.pk} cannot be evaluated ({exc}).", {}
-    old_hr = baseline["active_test_hr"]
-    if new_hr >= old_hr:
+        reason = str(exc)[:200]  # the decision column holds 300 characters
+        return True, f"Activated: active version {active.pk} cannot be evaluated ({reason}).", {}
+    old_val = baseline["active_val_hr"]
+    reported = (
+        f"test HR@{k} {float(result.metrics['test_hr']):.4f} vs "
+        f"{baseline['active_test_hr']:.4f}, not used to decide"
+    )
+    if new_val >= old_val:
         return (
             True,
-            f"Activated: test HR@{k} {new_hr:.4f} >= {old_hr:.4f} of version {active.pk}.",
+            f"Activated: validation HR@{k} {new_val:.4f} >= {old_val:.4f} of version "
+            f"{active.pk} ({reported}).",
             baseline,
         )
     return (
         False,
-        f"Not activated: test HR@{k} {new_hr:.4f} < {old_hr:.4f} of active version {active.pk}.",
+        f"Not activated: validation HR@{k} {new_val:.4f} < {old_val:.4f} of active version "
+        f"{active.pk} ({reported}).",
         baseline,
     )
 
 
 def _evaluate_version_on_split(version: ModelVersion, result: FitResult) -> dict[str, float]:
-    """Sampled HR/NDCG@K of a stored version on a new run's split. Users and movies the older
-    model never saw score -inf: it cannot recommend them, and ties count as misses."""
+    """Sampled HR/NDCG@K of a stored version on a new run's split: on its validation items
+    (active_val_*, what the decision compares) and its test items (active_test_*, reported).
+    Users and movies the older model never saw score -inf: it cannot recommend them, and ties
+    count as misses."""
     from recommender.registry import load_version  # the one place that loads artifacts
 
     served = load_version(version)
@@ -542,10 +554,14 @@ def _evaluate_version_on_split(version: ModelVersion, result: FitResult) -> dict
             out[known] = served.loaded.predict(ou[known], oi[known])
         return out
 
-    metrics = evaluate(
-        predict, served.loaded.score_users, result.split, result.config.top_k, full=False
-    )
-    return {f"active_{name}": float(value) for name, value in metrics.items()}
+    split, k = result.split, result.config.top_k
+    val = sampled_metrics(predict, split.val_users, split.val_items, split.val_candidates, k)
+    test = evaluate(predict, served.loaded.score_users, split, k, full=False)
+    return {
+        "active_val_hr": float(val.hr),
+        "active_val_ndcg": float(val.ndcg),
+        **{f"active_{name}": float(value) for name, value in test.items()},
+    }
 
 
 def _artifact_dir(version: ModelVersion) -> Path:
