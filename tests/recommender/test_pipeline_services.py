@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ from ratings.services import rating_upsert
 from recommender import services
 from recommender.engine.artifacts import load_artifact
 from recommender.models import ModelVersion, Recommendation, TrainingLock, TrainingRun
-from tests.factories import UserFactory
+from tests.factories import GenreFactory, MovieFactory, UserFactory
 from tests.recommender.conftest import (
     BAD_CONFIG,
     CLUSTERS,
@@ -101,8 +103,11 @@ def test_worse_model_is_kept_inactive_unless_forced(
 
     worse = _start(django_capture_on_commit_callbacks, config=BAD_CONFIG)
     assert worse.status == TrainingRun.Status.SUCCEEDED
-    assert worse.decision.startswith("Not activated")
+    assert worse.decision.startswith("Not activated: validation HR@10")
+    # Both halves of the active version's score on the new split are recorded.
+    assert worse.test_metrics["val_hr"] < worse.test_metrics["active_val_hr"]
     assert worse.test_metrics["test_hr"] < worse.test_metrics["active_test_hr"]
+    assert {"active_val_ndcg", "active_test_ndcg"} <= set(worse.test_metrics)
     worse_version = ModelVersion.objects.get(training_run=worse)
     assert not worse_version.is_active
     good_version.refresh_from_db()
@@ -112,6 +117,63 @@ def test_worse_model_is_kept_inactive_unless_forced(
     assert "forced" in forced.decision
     assert ModelVersion.objects.get(is_active=True).training_run_id == forced.pk
     assert ModelVersion.objects.filter(is_active=True).count() == 1
+
+
+def _rate_new_releases(world: RatingWorld, *, held_out_as: str) -> None:
+    """Ten new movies per cluster, released after the active model was trained: each user rates
+    one of their cluster's, so it becomes their test item ("test"), or rates it and then an
+    older movie of their cluster, so it becomes their validation item ("validation")."""
+    rng = np.random.default_rng(11)
+    rows = []
+    for c, name in enumerate(CLUSTERS):
+        genre = GenreFactory(name=name, slug=name.lower())
+        releases = [MovieFactory(title=f"New {name} {i}", genres=[genre]) for i in range(10)]
+        for user in world.users[c * USERS_PER_CLUSTER : (c + 1) * USERS_PER_CLUSTER]:
+            last = Rating.objects.filter(user=user).latest("rated_at").rated_at
+            picks = [releases[rng.integers(len(releases))]]
+            if held_out_as == "validation":
+                rated = set(Rating.objects.filter(user=user).values_list("movie_id", flat=True))
+                unrated = [m for m in world.movies[name] if m.pk not in rated]
+                picks.append(unrated[rng.integers(len(unrated))])
+            rows += [
+                Rating(user=user, movie=movie, score=Decimal("4.0"), rated_at=last + timedelta(n))
+                for n, movie in enumerate(picks, start=1)
+            ]
+    Rating.objects.bulk_create(rows)
+
+
+@pytest.mark.parametrize("held_out_as", ["test", "validation"])
+def test_validation_decides_the_activation_and_test_is_only_reported(
+    rating_world: RatingWorld,
+    eager_celery,
+    django_capture_on_commit_callbacks,
+    held_out_as: str,
+):
+    """The active model never saw the new releases, so it scores them -inf and misses every
+    held-out item that is one. With the releases held out as test items a barely trained new
+    model beats it on test and loses on validation; held out as validation items, the reverse.
+    Only the validation comparison decides."""
+    good = _start(django_capture_on_commit_callbacks)
+    _rate_new_releases(rating_world, held_out_as=held_out_as)
+
+    new = _start(django_capture_on_commit_callbacks, config=BAD_CONFIG)
+
+    assert new.status == TrainingRun.Status.SUCCEEDED, new.error
+    metrics = new.test_metrics
+    active = ModelVersion.objects.get(is_active=True)
+    if held_out_as == "test":
+        assert metrics["active_test_hr"] == 0.0
+        assert metrics["test_hr"] > metrics["active_test_hr"]  # a test rule would activate
+        assert metrics["val_hr"] < metrics["active_val_hr"]
+        assert new.decision.startswith("Not activated: validation HR@10")
+        assert active.training_run_id == good.pk
+    else:
+        assert metrics["active_val_hr"] == 0.0
+        assert metrics["val_hr"] > metrics["active_val_hr"]
+        assert metrics["test_hr"] < metrics["active_test_hr"]  # a test rule would keep the old
+        assert new.decision.startswith("Activated: validation HR@10")
+        assert active.training_run_id == new.pk
+    assert "not used to decide" in new.decision
 
 
 def test_failed_run_leaves_the_active_version_serving(
