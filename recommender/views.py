@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -19,56 +17,25 @@ from recommender.services import (
     training_run_cancel,
     training_run_start,
 )
+from recommender.training_selectors import (
+    training_dashboard,
+    training_runs_by_ids,
+    training_runs_status,
+)
 
-LISTED = 20
 MAX_PLOTTED = 4
-
-
-# Reads of this page only; small enough to live beside it.
-def _runs() -> list[TrainingRun]:
-    return list(TrainingRun.objects.select_related("model_version", "triggered_by")[:LISTED])
-
-
-def _compare_ids() -> list[int]:
-    """The latest succeeded run of each backend: NumPy vs PyTorch side by side."""
-    ids = []
-    for backend in Backend.values:
-        latest = (
-            TrainingRun.objects.filter(backend=backend, status=TrainingRun.Status.SUCCEEDED)
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if latest is not None:
-            ids.append(latest)
-    return ids
-
-
-def _run_json(run: TrainingRun) -> dict[str, Any]:
-    last = run.epochs[-1] if run.epochs else None
-    return {
-        "id": run.pk,
-        "backend": run.backend,
-        "status": run.status,
-        "epochs_done": len(run.epochs),
-        "epochs_total": int(run.config.get("epochs", 0)),
-        "last_loss": None if last is None else last["loss"],
-        "last_val_hr": None if last is None else last["val_hr"],
-        "cancel_requested": run.cancel_requested,
-        "decision": run.decision,
-        "error": run.error,
-    }
 
 
 @staff_member_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    runs = _runs()
+    page = training_dashboard()
     context = {
-        "runs": runs,
-        "versions": ModelVersion.objects.select_related("training_run")[:LISTED],
+        "runs": page.runs,
+        "versions": page.versions,
         "backends": Backend.choices,
-        "compare_ids": ",".join(str(pk) for pk in _compare_ids()),
-        "in_flight": any(run.status in ("queued", "running") for run in runs),
+        "compare_ids": ",".join(str(pk) for pk in page.compared_run_ids),
+        "in_flight": page.in_flight,
     }
     return render(request, "recommender/dashboard.html", context)
 
@@ -76,13 +43,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 @require_GET
 def runs_status(request: HttpRequest) -> JsonResponse:
-    runs = _runs()
-    return JsonResponse(
-        {
-            "runs": [_run_json(run) for run in runs],
-            "in_flight": any(run.status in ("queued", "running") for run in runs),
-        }
-    )
+    return JsonResponse(training_runs_status())
 
 
 @staff_member_required
@@ -91,12 +52,9 @@ def runs_plot(request: HttpRequest) -> HttpResponse:
     """?runs=3,4 plots those runs (at most four); without it, the latest run."""
     raw = request.GET.get("runs", "")
     ids = [int(part) for part in raw.split(",") if part.strip().isdigit()][:MAX_PLOTTED]
-    if ids:
-        found = {run.pk: run for run in TrainingRun.objects.filter(pk__in=ids)}
-        runs = [found[pk] for pk in ids if pk in found]
-    else:
-        runs = list(TrainingRun.objects.all()[:1])
-    response = HttpResponse(training_runs_png(runs), content_type="image/png")
+    response = HttpResponse(
+        training_runs_png(training_runs_by_ids(ids=ids)), content_type="image/png"
+    )
     response["Cache-Control"] = "no-store"  # a running run's plot changes every epoch
     return response
 
