@@ -50,6 +50,24 @@ class MovieSerializer(serializers.ModelSerializer):
             return None
         return f"{settings.TMDB_IMAGE_URL.rstrip('/')}/w342/{movie.poster_path.lstrip('/')}"
 
+    def to_representation(self, movie: Movie) -> dict[str, Any]:
+        """The dict DRF's generic path builds from the fields above (a test holds them equal),
+        written out: lists of recommendations render 20 to 100 movies per request, and the
+        generic path was 40 % of the recommendation endpoint's time."""
+        return {
+            "id": movie.pk,
+            "title": movie.title,
+            "year": movie.year,
+            "genres": [{"name": g.name, "slug": g.slug} for g in movie.genres.all()],
+            "overview": movie.overview,
+            "poster_url": self.get_poster_url(movie),
+            "rating_count": movie.rating_count,
+            "rating_mean": None if movie.rating_mean is None else float(movie.rating_mean),
+            "movielens_id": movie.movielens_id,
+            "imdb_id": movie.imdb_id,
+            "tmdb_id": movie.tmdb_id,
+        }
+
 
 class MovieBriefSerializer(serializers.ModelSerializer):
     """A movie inside another object (a rating): enough to show and link it."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -13,8 +15,9 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
-from django.db import DatabaseError
-from django.db.models import Count, Max, Prefetch, prefetch_related_objects
+from django.db import DatabaseError, connection
+from django.db.models import Prefetch, prefetch_related_objects
+from django.utils.dateparse import parse_datetime
 from numpy.typing import NDArray
 
 from catalog.models import Genre, Movie
@@ -46,6 +49,44 @@ RESULT_CACHE_SECONDS = 300
 FOLDIN_STEPS = 60
 FOLDIN_LR = 0.05
 FOLDIN_L2 = 1e-2  # pull toward the mean trained user: few ratings stay close to average taste
+
+
+class _ResultMemo:
+    """The newest lists of this process, in front of the shared cache and under its keys (which
+    hold everything a list depends on), expiring like its entries. A shared-cache hit unpickles
+    about 80 model instances, measured as the largest single cost of a repeated recommendation
+    request (docs/benchmarks.md); a memo hit costs a dict lookup. Bounded: size entries."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._entries: OrderedDict[str, tuple[float, tuple[RecommendedMovie, ...]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[RecommendedMovie, ...] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] < time.monotonic():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def set(self, key: str, value: tuple[RecommendedMovie, ...]) -> None:
+        size = int(settings.RECSITE_RESULT_MEMO_SIZE)
+        with self._lock:
+            self._entries[key] = (time.monotonic() + self._seconds, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > max(size, 0):
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 @dataclass(frozen=True)
@@ -120,6 +161,9 @@ class _UserState:
         return mask
 
 
+_result_memo = _ResultMemo(RESULT_CACHE_SECONDS)
+
+
 # -- public selectors ------------------------------------------------------------------------
 
 
@@ -134,7 +178,11 @@ def recommendations_for_user(
         return []
     started = time.perf_counter()
     cache_key = _result_cache_key(user, k, genre)
-    cached = cache.get(cache_key)
+    cached = _result_memo.get(cache_key)
+    if cached is None:
+        cached = cache.get(cache_key)
+        if cached is not None:
+            _result_memo.set(cache_key, cached)
     if cached is not None:
         return list(cached)
     state = _user_state(user)
@@ -153,6 +201,7 @@ def recommendations_for_user(
         picks = _popular_fallback(state, k, mask)
     result = _materialise([picks])[0][0]
     cache.set(cache_key, tuple(result), RESULT_CACHE_SECONDS)
+    _result_memo.set(cache_key, tuple(result))
     logger.debug(
         "recommendations user=%s k=%d source=%s in %.1f ms",
         state.user_id,
@@ -161,6 +210,11 @@ def recommendations_for_user(
         (time.perf_counter() - started) * 1000,
     )
     return result
+
+
+def result_memo_clear() -> None:
+    """Forget this process's memorised lists (the shared cache is cleared on its own)."""
+    _result_memo.clear()
 
 
 def home_rows_for_user(user: AbstractBaseUser | AnonymousUser) -> list[HomeRow]:
@@ -264,9 +318,9 @@ def _result_cache_key(user: AbstractBaseUser | AnonymousUser, k: int, genre: str
         (genre or "").strip().lower(),
     ]
     if getattr(user, "is_authenticated", False) and user.pk is not None:
-        stats = Rating.objects.filter(user_id=user.pk).aggregate(n=Count("id"), at=Max("rated_at"))
-        parts += [user.pk, stats["n"], stats["at"].timestamp() if stats["at"] else None]
-        if stats["n"] < int(settings.RECSITE_COLD_START_RATINGS):
+        n, at = _rating_stamp(int(user.pk))
+        parts += [user.pk, n, at.timestamp() if at else None]
+        if n < int(settings.RECSITE_COLD_START_RATINGS):
             parts.append(
                 sorted(
                     Profile.favourite_genres.through.objects.filter(
@@ -276,6 +330,22 @@ def _result_cache_key(user: AbstractBaseUser | AnonymousUser, k: int, genre: str
             )
     digest = hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
     return f"recsite:recs:{digest}"
+
+
+def _rating_stamp(user_id: int) -> tuple[int, datetime | None]:
+    """(count, newest rated_at) of the user's ratings: one index scan on every recommendation
+    request, in SQL written once, since building it with the ORM cost more than running it."""
+    table = Rating._meta.db_table
+    user_col = Rating._meta.get_field("user").column
+    at_col = Rating._meta.get_field("rated_at").column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*), MAX({at_col}) FROM {table} WHERE {user_col} = %s", [user_id]
+        )
+        n, at = cursor.fetchone()
+    if isinstance(at, str):  # SQLite hands back text for an aggregate
+        at = parse_datetime(at)
+    return int(n), at
 
 
 def _served_and_aligned(snap: CatalogSnapshot) -> tuple[ServingModel | None, AlignedModel | None]:

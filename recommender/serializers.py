@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from catalog.serializers import MovieSerializer, QueryIntegerField, QueryTextField
 from recommender.models import Backend, ModelVersion, TrainingRun
-from recommender.selectors import SOURCES
+from recommender.selectors import SOURCES, RecommendedMovie
 
 MAX_K = 100
 
@@ -24,6 +24,15 @@ class RecommendedMovieSerializer(serializers.Serializer):
         "popularity for a new user; popular: no model yet; content: shared genres.",
     )
     reason = serializers.CharField(read_only=True, help_text="A short sentence for the card.")
+
+    def to_representation(self, item: RecommendedMovie) -> dict[str, Any]:
+        """The generic path's dict written out (a test holds them equal): see MovieSerializer."""
+        return {
+            "movie": self.fields["movie"].to_representation(item.movie),
+            "score": float(item.score),
+            "source": item.source,
+            "reason": item.reason,
+        }
 
 
 class RecommendationQuerySerializer(serializers.Serializer):

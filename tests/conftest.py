@@ -19,6 +19,17 @@ def require_service(name: str, reason: str) -> None:
     pytest.skip(message)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_result_memo() -> Iterator[None]:
+    """Each test starts as a new web process would: no recommendation lists in memory. (Ids and
+    timestamps repeat between tests' databases, so a memorised list could match a new key.)"""
+    from recommender.selectors import result_memo_clear
+
+    result_memo_clear()
+    yield
+    result_memo_clear()
+
+
 CHROMIUM = os.environ.get("RECSITE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new",

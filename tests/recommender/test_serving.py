@@ -18,6 +18,7 @@ from recommender.selectors import (
     SOURCES,
     home_rows_for_user,
     recommendations_for_user,
+    result_memo_clear,
     similar_movies,
 )
 from tests.factories import MovieFactory, UserFactory
@@ -103,6 +104,7 @@ def test_precomputed_list_is_served_when_fresh_and_scored_online_after_a_rating(
     serving_settings.RECSITE_CATALOG_CHECK_SECONDS = 60
     recommendations_for_user(rater, 10)  # warm: registry load and catalog snapshot
     cache.clear()
+    result_memo_clear()
 
     # Rating count and latest (the result cache key), the user's ratings, the precomputed rows,
     # the movies and their genres.
@@ -112,6 +114,9 @@ def test_precomputed_list_is_served_when_fresh_and_scored_online_after_a_rating(
     with django_assert_num_queries(1):  # a cache hit: only the key's rating count and latest
         again = recommendations_for_user(rater, 10)
     assert again == fresh
+    result_memo_clear()  # another web process: a hit in the shared cache, still one query
+    with django_assert_num_queries(1):
+        assert recommendations_for_user(rater, 10) == fresh
 
     rating_upsert(user=rater, movie=Movie.objects.get(pk=ids[0]), score=Decimal("3.0"))
     online = recommendations_for_user(rater, 10)
@@ -229,3 +234,22 @@ def test_serving_without_any_model_falls_back_to_cold_start(world: SyntheticWorl
     assert {i.source for i in items} == {"cold_start"}
     assert all(world.cluster_of(i.movie.pk) == "Action" for i in items)
     assert items[0].reason == "Popular in Action, a genre you like"
+
+
+def test_the_in_process_memo_is_bounded_and_each_key_gets_its_own_list(
+    trained_world: SyntheticWorld, serving_settings
+):
+    from recommender import selectors
+
+    serving_settings.RECSITE_RESULT_MEMO_SIZE = 2
+    users = trained_world.users[:3]
+    lists = [recommendations_for_user(user, 10) for user in users]
+    assert len(selectors._result_memo) == 2  # the oldest user's list was dropped
+    # Served again (from the memo or the shared cache), each user still gets their own list.
+    assert [recommendations_for_user(user, 10) for user in users] == lists
+    assert lists[0] != lists[1]
+
+    serving_settings.RECSITE_RESULT_MEMO_SIZE = 0
+    result_memo_clear()
+    assert recommendations_for_user(users[0], 10) == lists[0]
+    assert len(selectors._result_memo) == 0
