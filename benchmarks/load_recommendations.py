@@ -36,6 +36,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings")
 logger = logging.getLogger("load_recommendations")
 TOKENS_FILE = ROOT / "var" / "bench" / "load_tokens.json"
 BENCH_PATH = "/bench/recommendations/"
+API_PATH = "/api/v1/me/recommendations/"
 
 
 # -- the view gunicorn serves (module-level so `gunicorn benchmarks.load_recommendations:app`) ---
@@ -282,6 +283,58 @@ def _cpus(spec: str) -> set[int]:
     return cpus
 
 
+WRK_SCRIPT = """
+local tokens = {%(tokens)s}
+local think = %(think)d
+init = function(args) math.randomseed(%(seed)d) end
+request = function()
+  local token = tokens[math.random(#tokens)]
+  return wrk.format("GET", nil, {["Authorization"] = "Token " .. token})
+end
+if think > 0 then delay = function() return think end end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests": %%d, "seconds": %%f, "p50": %%f, "p95": %%f, "p99": %%f, '
+    .. '"max": %%f, "status_errors": %%d, "socket_errors": %%d}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
+    latency:percentile(95) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def _run_wrk(args: argparse.Namespace, url: str, tokens: dict[str, list[str]]) -> None:
+    """wrk (C, one thread) as the load generator: Python client threads would take a good part
+    of the two cores from the server. Three runs: every user, then each kind alone."""
+    import tempfile
+
+    print(
+        f"wrk, {args.clients} connections, {args.workers} x {args.worker_class} workers, "
+        f"{os.cpu_count()} CPUs, {args.path}?k={args.k}, think {args.think_ms:.0f} ms, "
+        f"{args.seconds} s per run"
+    )
+    for kind in ("all", "precomputed", "online"):
+        chosen = tokens["precomputed"] + tokens["online"] if kind == "all" else tokens[kind]
+        script = WRK_SCRIPT % {
+            "tokens": ",".join(f'"{t}"' for t in chosen),
+            "think": int(args.think_ms),
+            "seed": args.seed,
+        }
+        with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+            lua.write(script)
+            lua.flush()
+            command = ["wrk", "-t1", f"-c{args.clients}", f"-d{args.seconds}s", "-s", lua.name]
+            out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+        line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
+        r = json.loads(line.removeprefix("WRKJSON "))
+        print(
+            f"  {kind:>11}: n {r['requests']:6d}  {r['requests'] / r['seconds']:5.0f} req/s  "
+            f"p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  p99 {r['p99']:6.1f} ms  "
+            f"max {r['max']:6.1f} ms  errors {r['status_errors'] + r['socket_errors']}"
+        )
+
+
 def run(args: argparse.Namespace) -> None:
     tokens: dict[str, list[str]] = json.loads(TOKENS_FILE.read_text())
     base = f"http://127.0.0.1:{args.port}"
@@ -335,6 +388,9 @@ def run(args: argparse.Namespace) -> None:
                 warm.append(ms)
         print(f"warm-up (model load, fold-in, first request per worker): {_percentiles(warm)}")
 
+        if args.client == "wrk":
+            _run_wrk(args, url, tokens)
+            return
         jobs = [(kind, t) for kind in ("precomputed", "online") for t in tokens[kind]]
         latencies: dict[str, list[float]] = {"precomputed": [], "online": []}
         errors: dict[str, int] = {}
@@ -399,11 +455,18 @@ def main() -> None:
     p_run.add_argument("--worker-class", default="sync")
     p_run.add_argument("--threads", type=int, default=1)
     p_run.add_argument("--port", type=int, default=8765)
-    p_run.add_argument("--path", default=BENCH_PATH)
+    p_run.add_argument("--path", default=API_PATH)
     p_run.add_argument("--k", type=int, default=20)
     p_run.add_argument("--seed", type=int, default=0)
     p_run.add_argument("--no-server", action="store_true", help="a server is already running")
     p_run.add_argument("--server-cpus", default="", help="taskset list for gunicorn, e.g. 0,1")
+    p_run.add_argument(
+        "--client",
+        choices=["threads", "wrk"],
+        default="threads",
+        help="Python threads (per-kind latencies in one run) or wrk (a C load generator)",
+    )
+    p_run.add_argument("--seconds", type=int, default=15, help="per wrk run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "setup":
