@@ -306,7 +306,8 @@ end
 
 def _run_wrk(args: argparse.Namespace, url: str, tokens: dict[str, list[str]]) -> None:
     """wrk (C, one thread) as the load generator: Python client threads would take a good part
-    of the two cores from the server. Three runs: every user, then each kind alone."""
+    of the two cores from the server. An unreported 3 s run, then three measured ones: every
+    user, then each kind alone."""
     import tempfile
 
     print(
@@ -314,8 +315,8 @@ def _run_wrk(args: argparse.Namespace, url: str, tokens: dict[str, list[str]]) -
         f"{os.cpu_count()} CPUs, {args.path}?k={args.k}, think {args.think_ms:.0f} ms, "
         f"{args.seconds} s per run"
     )
-    for kind in ("all", "precomputed", "online"):
-        chosen = tokens["precomputed"] + tokens["online"] if kind == "all" else tokens[kind]
+    for kind in ("warm-up", "all", "precomputed", "online"):
+        chosen = tokens[kind] if kind in tokens else tokens["precomputed"] + tokens["online"]
         script = WRK_SCRIPT % {
             "tokens": ",".join(f'"{t}"' for t in chosen),
             "think": int(args.think_ms),
@@ -324,8 +325,11 @@ def _run_wrk(args: argparse.Namespace, url: str, tokens: dict[str, list[str]]) -
         with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
             lua.write(script)
             lua.flush()
-            command = ["wrk", "-t1", f"-c{args.clients}", f"-d{args.seconds}s", "-s", lua.name]
+            seconds = 3 if kind == "warm-up" else args.seconds  # not reported: settles the workers
+            command = ["wrk", "-t1", f"-c{args.clients}", f"-d{seconds}s", "-s", lua.name]
             out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+        if kind == "warm-up":
+            continue
         line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
         r = json.loads(line.removeprefix("WRKJSON "))
         print(

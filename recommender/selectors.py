@@ -44,7 +44,6 @@ Source = Literal["ncf", "blend", "cold_start", "popular", "content"]
 SOURCES: tuple[str, ...] = ("ncf", "blend", "cold_start", "popular", "content")
 ROW_LENGTH = 20
 FOLDIN_CACHE_SECONDS = 24 * 3600
-RESULT_CACHE_SECONDS = 300
 # Fold-in settings chosen with benchmarks/bench_foldin.py on held-out ml-latest-small users.
 FOLDIN_STEPS = 60
 FOLDIN_LR = 0.05
@@ -55,10 +54,10 @@ class _ResultMemo:
     """The newest lists of this process, in front of the shared cache and under its keys (which
     hold everything a list depends on), expiring like its entries. A shared-cache hit unpickles
     about 80 model instances, measured as the largest single cost of a repeated recommendation
-    request (docs/benchmarks.md); a memo hit costs a dict lookup. Bounded: size entries."""
+    request (docs/benchmarks.md); a memo hit costs a dict lookup. Bounded by
+    RECSITE_RESULT_MEMO_SIZE entries, kept RECSITE_RESULT_CACHE_SECONDS."""
 
-    def __init__(self, seconds: float) -> None:
-        self._seconds = seconds
+    def __init__(self) -> None:
         self._entries: OrderedDict[str, tuple[float, tuple[RecommendedMovie, ...]]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -76,7 +75,8 @@ class _ResultMemo:
     def set(self, key: str, value: tuple[RecommendedMovie, ...]) -> None:
         size = int(settings.RECSITE_RESULT_MEMO_SIZE)
         with self._lock:
-            self._entries[key] = (time.monotonic() + self._seconds, value)
+            seconds = float(settings.RECSITE_RESULT_CACHE_SECONDS)
+            self._entries[key] = (time.monotonic() + seconds, value)
             self._entries.move_to_end(key)
             while len(self._entries) > max(size, 0):
                 self._entries.popitem(last=False)
@@ -161,7 +161,7 @@ class _UserState:
         return mask
 
 
-_result_memo = _ResultMemo(RESULT_CACHE_SECONDS)
+_result_memo = _ResultMemo()
 
 
 # -- public selectors ------------------------------------------------------------------------
@@ -177,9 +177,10 @@ def recommendations_for_user(
     if k == 0:
         return []
     started = time.perf_counter()
-    cache_key = _result_cache_key(user, k, genre)
-    cached = _result_memo.get(cache_key)
-    if cached is None:
+    seconds = int(settings.RECSITE_RESULT_CACHE_SECONDS)
+    cache_key = _result_cache_key(user, k, genre) if seconds > 0 else ""
+    cached = _result_memo.get(cache_key) if seconds > 0 else None
+    if cached is None and seconds > 0:
         cached = cache.get(cache_key)
         if cached is not None:
             _result_memo.set(cache_key, cached)
@@ -200,8 +201,9 @@ def recommendations_for_user(
         logger.exception("serving failed for user %s; popular fallback", state.user_id)
         picks = _popular_fallback(state, k, mask)
     result = _materialise([picks])[0][0]
-    cache.set(cache_key, tuple(result), RESULT_CACHE_SECONDS)
-    _result_memo.set(cache_key, tuple(result))
+    if seconds > 0:
+        cache.set(cache_key, tuple(result), seconds)
+        _result_memo.set(cache_key, tuple(result))
     logger.debug(
         "recommendations user=%s k=%d source=%s in %.1f ms",
         state.user_id,
@@ -307,7 +309,7 @@ def _result_cache_key(user: AbstractBaseUser | AnonymousUser, k: int, genre: str
     """Everything a list depends on, so a hit is never stale in what matters: the served version
     and its precompute, the catalog, the user's rating count and latest rating (any new, changed
     or deleted rating changes one of them) and, while cold start still weighs, the onboarding
-    genres. Popularity may lag by RESULT_CACHE_SECONDS."""
+    genres. Popularity may lag by RECSITE_RESULT_CACHE_SECONDS."""
     served = serving_model()
     snap = catalog_snapshot()
     parts: list[object] = [

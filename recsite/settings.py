@@ -165,6 +165,8 @@ RECSITE_DEVICE = env("RECSITE_DEVICE", default="auto")  # auto | cpu | cuda | mp
 RECSITE_TOP_K = env.int("RECSITE_TOP_K", default=50)
 RECSITE_RETRAIN_AFTER_RATINGS = env.int("RECSITE_RETRAIN_AFTER_RATINGS", default=500)
 RECSITE_COLD_START_RATINGS = env.int("RECSITE_COLD_START_RATINGS", default=10)
+# Seconds a user's computed list is reused while nothing it depends on changed (0: never).
+RECSITE_RESULT_CACHE_SECONDS = env.int("RECSITE_RESULT_CACHE_SECONDS", default=300)
 # Recommendation lists each web process keeps in memory in front of the shared cache (0: none).
 RECSITE_RESULT_MEMO_SIZE = env.int("RECSITE_RESULT_MEMO_SIZE", default=256)
 RECSITE_DEFAULT_BACKEND = env("RECSITE_DEFAULT_BACKEND", default="numpy")

@@ -253,3 +253,18 @@ def test_the_in_process_memo_is_bounded_and_each_key_gets_its_own_list(
     result_memo_clear()
     assert recommendations_for_user(users[0], 10) == lists[0]
     assert len(selectors._result_memo) == 0
+
+
+def test_with_the_result_cache_off_every_request_computes_the_list(
+    trained_world: SyntheticWorld, serving_settings, django_assert_max_num_queries
+):
+    from recommender import selectors
+
+    serving_settings.RECSITE_RESULT_CACHE_SECONDS = 0
+    user = trained_world.users[2]
+    first = recommendations_for_user(user, 10)
+    assert len(selectors._result_memo) == 0
+    # Computed again: the user's ratings, the list and the movies are read each time.
+    with django_assert_max_num_queries(10) as queries:
+        assert recommendations_for_user(user, 10) == first
+    assert len(queries.captured_queries) >= 3
