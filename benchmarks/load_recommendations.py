@@ -1,16 +1,19 @@
-"""Load test of a user's recommendations: gunicorn on loopback, bounded threaded HTTP clients.
+"""Load test of a user's recommendations: gunicorn on loopback, wrk or threaded HTTP clients.
 
     # once: import ml-latest-small, train a model, precompute, make token users (own database)
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/recsite_load \\
         .venv/bin/python benchmarks/load_recommendations.py setup
     # then: start gunicorn (2 workers), warm every user once, and measure
-    DATABASE_URL=... .venv/bin/python benchmarks/load_recommendations.py run --clients 20
+    DATABASE_URL=... .venv/bin/python benchmarks/load_recommendations.py run --client wrk --clients 20
 
-`--path` picks the endpoint: the API's /api/v1/me/recommendations/ once it exists, or the
-default /bench/recommendations/, a minimal token-authenticated JSON view defined here that calls
-the same selector (recommender.selectors.recommendations_for_user). Users are of two kinds:
-"precomputed" (trained on, with a fresh precomputed list) and "online" (rated after the precompute,
-so their list is scored online, new ones through fold-in). Requests go to 127.0.0.1 only.
+`--client wrk` drives Debian's wrk (a C load generator: `apt-get install wrk`) and reports
+p50/p95/p99 for every user, then for each kind alone; `--client threads` (default) uses Python
+threads and splits one run by kind. `--path` picks the endpoint: the API's
+/api/v1/me/recommendations/ (default), or /bench/recommendations/, a minimal token-authenticated
+JSON view defined here that calls the same selector (recommender.selectors.recommendations_for_user).
+Users are of two kinds: "precomputed" (trained on, with a fresh precomputed list) and "online"
+(rated after the precompute, so their list is scored online, new ones through fold-in). Requests
+go to 127.0.0.1 only.
 """
 
 from __future__ import annotations
