@@ -4,13 +4,15 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/recsite_load \\
         .venv/bin/python benchmarks/load_recommendations.py setup
     # then: start gunicorn (2 workers), warm every user once, and measure
-    DATABASE_URL=... .venv/bin/python benchmarks/load_recommendations.py run --client wrk --clients 20
+    DATABASE_URL=... .venv/bin/python benchmarks/load_recommendations.py run \\
+        --client wrk --clients 20
 
 `--client wrk` drives Debian's wrk (a C load generator: `apt-get install wrk`) and reports
 p50/p95/p99 for every user, then for each kind alone; `--client threads` (default) uses Python
 threads and splits one run by kind. `--path` picks the endpoint: the API's
 /api/v1/me/recommendations/ (default), or /bench/recommendations/, a minimal token-authenticated
-JSON view defined here that calls the same selector (recommender.selectors.recommendations_for_user).
+JSON view defined here that calls the same selector
+(recommender.selectors.recommendations_for_user).
 Users are of two kinds: "precomputed" (trained on, with a fresh precomputed list) and "online"
 (rated after the precompute, so their list is scored online, new ones through fold-in). Requests
 go to 127.0.0.1 only.
