@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -22,12 +23,15 @@ def require_service(name: str, reason: str) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_result_memo() -> Iterator[None]:
     """Each test starts as a new web process would: no recommendation lists in memory. (Ids and
-    timestamps repeat between tests' databases, so a memorised list could match a new key.)"""
-    from recommender.selectors import result_memo_clear
-
-    result_memo_clear()
+    timestamps repeat between tests' databases, so a memorised list could match a new key.)
+    Looked up, not imported: the engine's tests run where Django is not installed."""
+    selectors = sys.modules.get("recommender.selectors")
+    if selectors is not None:
+        selectors.result_memo_clear()
     yield
-    result_memo_clear()
+    selectors = sys.modules.get("recommender.selectors")
+    if selectors is not None:
+        selectors.result_memo_clear()
 
 
 CHROMIUM = os.environ.get("RECSITE_CHROMIUM", "/usr/bin/chromium")
