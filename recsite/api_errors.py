@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template import loader
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
@@ -89,6 +92,15 @@ def _first_code(detail: Any) -> str:
     return str(getattr(detail, "code", None) or "invalid")
 
 
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+class DatabaseUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is unavailable; try again in a few seconds."
+    default_code = "database_unavailable"
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """REST_FRAMEWORK's EXCEPTION_HANDLER: every failure becomes {"detail", "code"[, "errors"]}."""
     if isinstance(exc, DjangoValidationError):
@@ -106,6 +118,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     elif isinstance(exc, SuspiciousOperation):
         # Django's own limits (too many parameters, ...): the client's fault, so 400, never 500.
         exc = BadRequest(str(exc) or None)
+    elif isinstance(exc, OperationalError | InterfaceError):
+        # The database is down, restarting or unreachable: try again soon, not a bug of ours.
+        logger.warning("database unavailable: %s", exc)
+        exc = DatabaseUnavailable()
 
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -128,6 +144,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         code = getattr(detail, "code", None) or exc.default_code
         body = error_body(text, str(code))
     response.data = body
+    if isinstance(exc, DatabaseUnavailable):
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
     return response
 
 
@@ -334,6 +352,23 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500, called while Django handles the exception: a lost database (down, restarting,
+    unreachable) is a 503 with Retry-After, not a server bug. This catches it wherever it was
+    raised (a view, a template, a middleware saving the session), which a middleware's
+    process_exception would not."""
+    if isinstance(sys.exc_info()[1], (OperationalError, InterfaceError)):
+        return database_unavailable(request)
     if request.path.startswith(API_PREFIX):
         return JsonResponse(error_body("Server error.", "server_error"), status=500)
     return defaults.server_error(request)
+
+
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        body = error_body(str(DatabaseUnavailable.default_detail), DatabaseUnavailable.default_code)
+        response: HttpResponse = JsonResponse(body, status=503)
+    else:
+        # No request context: the context processors would ask the database for the user.
+        response = HttpResponse(loader.render_to_string("503.html"), status=503)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
