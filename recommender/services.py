@@ -45,7 +45,6 @@ logger = logging.getLogger(__name__)
 LOCK_NAME = "training"
 SEED = 0  # the split and the initial weights: equal data, equal run
 MAX_ATTEMPTS = 3  # deliveries that start training before a run is given up as failing
-PRECOMPUTE_CHUNK_USERS = 500
 KEEP_PRECOMPUTED_VERSIONS = 2  # the active version and the one before it keep their lists
 # How long a publish may retry before the broker counts as unreachable (seconds in total).
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
@@ -646,7 +645,7 @@ def model_version_precompute_chunks(*, model_version_id: int) -> list[list[int]]
     """The version's trained users (DB ids) in chunks, read from meta.json without the weights."""
     version = ModelVersion.objects.get(pk=model_version_id)
     users = [int(u) for u in read_meta(_artifact_dir(version))["users"]]
-    size = PRECOMPUTE_CHUNK_USERS
+    size = max(1, int(settings.RECSITE_PRECOMPUTE_CHUNK_USERS))
     return [users[i : i + size] for i in range(0, len(users), size)]
 
 
@@ -743,6 +742,24 @@ def model_version_precompute_finish(*, model_version_id: int) -> None:
             ModelVersion.objects.filter(pk__in=stale).update(precomputed_at=None)
             Recommendation.objects.filter(model_version_id__in=stale).delete()
     logger.info("version %s precomputed; dropped the lists of %s", model_version_id, stale)
+
+
+def model_versions_precompute_reap(*, min_age_seconds: float) -> list[int]:
+    """The active version's lists when their precompute was lost (a worker killed mid-chord: its
+    unacknowledged chunks come back only after the broker's visibility timeout, hours on Redis,
+    and the chord never finishes): queued again once the version has been active this long
+    without them. Chunks replace their users' rows, so a second pass is only extra work.
+    Called when a worker starts (age 0) and by the periodic reaper. Returns the version ids."""
+    activated_before = timezone.now() - timedelta(seconds=min_age_seconds)
+    lost = list(
+        ModelVersion.objects.filter(
+            is_active=True, precomputed_at__isnull=True, activated_at__lte=activated_before
+        ).values_list("pk", flat=True)
+    )
+    for version_id in lost:
+        logger.warning("version %s is active without its lists; precompute again", version_id)
+        _precompute_enqueue(version_id)
+    return lost
 
 
 def model_version_precompute(*, model_version_id: int) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 from celery import chord, group, shared_task
 from celery.app.task import Task
 from celery.signals import worker_ready
+from django.conf import settings
 from django.db import OperationalError
 
 from recommender import services
@@ -83,13 +84,24 @@ def training_run_scheduled() -> int | None:
 
 @shared_task(**IDEMPOTENT)
 def training_runs_reap() -> list[int]:
+    """The periodic reaper (beat): lost training runs, and lists whose precompute stalled."""
+    services.model_versions_precompute_reap(
+        min_age_seconds=float(settings.RECSITE_PRECOMPUTE_STALL_SECONDS)
+    )
     return services.training_runs_reap()
+
+
+@shared_task(**IDEMPOTENT)
+def model_versions_precompute_reap(min_age_seconds: float) -> list[int]:
+    return services.model_versions_precompute_reap(min_age_seconds=min_age_seconds)
 
 
 @worker_ready.connect
 def _reap_on_start(sender: Any = None, **kwargs: Any) -> None:
-    """A worker that starts after a crash picks up the runs the dead one left behind."""
+    """A worker that starts after a crash picks up the runs and the precompute chunks the dead
+    one left behind (its unacknowledged chunks would otherwise wait for the visibility timeout)."""
     try:
         training_runs_reap.delay()
+        model_versions_precompute_reap.delay(0.0)
     except Exception:
-        logger.exception("could not queue the reaper at worker start")
+        logger.exception("could not queue the reapers at worker start")

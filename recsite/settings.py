@@ -171,6 +171,11 @@ CELERY_TIMEZONE = TIME_ZONE
 ARTIFACT_DIR = Path(env("RECSITE_ARTIFACT_DIR", default=str(VAR_DIR / "artifacts")))
 RECSITE_DEVICE = env("RECSITE_DEVICE", default="auto")  # auto | cpu | cuda | mps
 RECSITE_TOP_K = env.int("RECSITE_TOP_K", default=50)
+# Users per precompute task: the chord's unit of work, shared by the workers.
+RECSITE_PRECOMPUTE_CHUNK_USERS = env.int("RECSITE_PRECOMPUTE_CHUNK_USERS", default=500)
+# An active version still without its lists this long after activation is precomputed again by
+# the periodic reaper (a worker was lost mid-precompute); a starting worker does it at once.
+RECSITE_PRECOMPUTE_STALL_SECONDS = env.int("RECSITE_PRECOMPUTE_STALL_SECONDS", default=1800)
 RECSITE_RETRAIN_AFTER_RATINGS = env.int("RECSITE_RETRAIN_AFTER_RATINGS", default=500)
 RECSITE_COLD_START_RATINGS = env.int("RECSITE_COLD_START_RATINGS", default=10)
 # Seconds a user's computed list is reused while nothing it depends on changed (0: never).

@@ -16,9 +16,12 @@ from recommender.registry import registry
 from recsite.celery import app as celery_app
 from tests.recommender.conftest import (  # noqa: F401 (fixtures used by name)
     GOOD_CONFIG,
+    celery_worker,
     eager_celery,
     pipeline_settings,
+    postgres_db,
     rating_world,
+    redis_broker,
 )
 
 REDIS_URL = "redis://127.0.0.1:6379/6"  # DB 6 belongs to these tests

@@ -11,7 +11,7 @@ from django.db import connection
 from recommender import services
 from recommender.models import Recommendation
 from tests.faults.conftest import train_and_activate
-from tests.recommender.conftest import RatingWorld, postgres_db  # noqa: F401 (fixture)
+from tests.recommender.conftest import RatingWorld
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("postgres_db")]
 

@@ -404,3 +404,30 @@ def test_reaper_requeues_a_run_whose_worker_died(
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
     assert run.attempts == 2
     assert ModelVersion.objects.get(training_run=run).is_active
+
+
+def test_the_reaper_precomputes_an_active_version_left_without_lists_once_it_is_old_enough(
+    rating_world: RatingWorld, eager_celery, django_capture_on_commit_callbacks
+):
+    run = services.training_run_create(backend="numpy", config=GOOD_CONFIG, trigger="command")
+    version_id = services.training_run_execute(training_run_id=run.pk)
+    version = ModelVersion.objects.get(pk=version_id)
+    assert version.is_active
+    assert version.precomputed_at is None  # its precompute was lost, say
+    assert not Recommendation.objects.filter(model_version=version).exists()
+
+    # Activated just now: the periodic reaper (30 minutes by default) leaves it alone.
+    assert services.model_versions_precompute_reap(min_age_seconds=1800) == []
+    assert ModelVersion.objects.get(pk=version_id).precomputed_at is None
+
+    ModelVersion.objects.filter(pk=version_id).update(
+        activated_at=timezone.now() - timedelta(hours=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.model_versions_precompute_reap(min_age_seconds=1800) == [version_id]
+    version.refresh_from_db()
+    assert version.precomputed_at is not None
+    per_user = Recommendation.objects.filter(model_version=version).values("user_id")
+    assert per_user.distinct().count() == len(rating_world.users)
+    # Precomputed versions are never queued again.
+    assert services.model_versions_precompute_reap(min_age_seconds=0) == []
