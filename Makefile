@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run setup install migrate data demo model worker beat web test test-fast lint format bench ci
+.PHONY: run setup install migrate data demo model worker beat web test test-fast lint format bench audit ci
 
 run: setup ## install, migrate, import the bundled data, train a first model, start everything
 	$(VENV)/bin/honcho start -f Procfile
@@ -14,6 +14,7 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "pip==26.3"  # 23.2.1, bundled with Python 3.11.7, has CVE-2023-5752
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
@@ -52,6 +53,9 @@ lint: install
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+audit: install ## installed packages against the vendored PyPA advisory snapshot (offline)
+	$(PY) scripts/audit_deps.py
 
 bench: install
 	$(PY) -m recommender.engine benchmark --data data/ml-latest-small --format ml-latest-small
