@@ -54,7 +54,8 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-audit: install ## installed packages against the vendored PyPA advisory snapshot (offline)
+audit: install ## installed packages vs PyPA advisories; ADVISORY_DB=<clone> refreshes the snapshot
+	$(if $(ADVISORY_DB),$(PY) scripts/audit_deps.py --refresh $(ADVISORY_DB))
 	$(PY) scripts/audit_deps.py
 
 bench: install

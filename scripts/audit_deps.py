@@ -1,15 +1,14 @@
-"""Offline dependency audit: the installed Python packages against a vendored snapshot of the
-PyPA advisory database (OSV records), for machines that cannot reach pip-audit's services.
+"""Offline dependency audit: the installed Python packages against the PyPA advisory database
+(OSV records), for machines where pip-audit cannot reach vulnerability data.
 
+    .venv/bin/python scripts/audit_deps.py --refresh PATH  # snapshot from a clone (or bare git
+                                                           # dir) of pypa/advisory-database
     .venv/bin/python scripts/audit_deps.py                 # exit 1 on a known vulnerability
-    .venv/bin/python scripts/audit_deps.py --refresh PATH  # rebuild the snapshot from a clone
-                                                           # (or bare git dir) of
-                                                           # github.com/pypa/advisory-database
 
-The snapshot (security/advisories.json) keeps only the advisories of packages installed in the
-environment that refreshes it, so it is small; SOURCE.md beside it says when it was taken. A
-check is only as fresh as the snapshot: CI runs pip-audit online first and this when offline.
-Exit status: 0 nothing known, 1 vulnerable packages found, 2 bad usage or snapshot.
+The snapshot (var/advisories.json, not committed: the database is not ours to redistribute in
+this repository) keeps only the advisories of packages installed in the environment that made
+it, and records the upstream commit and date: a check is only as fresh as the database it came
+from. Exit status: 0 nothing known, 1 vulnerable packages found, 2 bad usage or no snapshot.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 ROOT = Path(__file__).resolve().parent.parent
-SNAPSHOT = ROOT / "security" / "advisories.json"
+SNAPSHOT = ROOT / "var" / "advisories.json"
 
 
 def canonical(name: str) -> str:
@@ -146,7 +145,7 @@ def _advisory_files(source: Path) -> Iterator[tuple[str, str]]:
             yield line.split("/")[1], _git(git_dir, "show", f"HEAD:{line}")
 
 
-def refresh(source: Path, packages: Iterable[str]) -> int:
+def refresh(source: Path, packages: Iterable[str], target: Path = SNAPSHOT) -> int:
     import yaml  # PyYAML: installed with drf-spectacular; only the refresh needs it
 
     wanted = set(packages)
@@ -161,9 +160,9 @@ def refresh(source: Path, packages: Iterable[str]) -> int:
         commit, date = _git(git_dir, "log", "-1", "--format=%H %cI").split()
     except (subprocess.CalledProcessError, ValueError, FileNotFoundError):
         commit, date = "unknown", "unknown"
-    SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
     body = {"source": "github.com/pypa/advisory-database", "commit": commit, "date": date}
-    SNAPSHOT.write_text(json.dumps({**body, "advisories": kept}, indent=1, default=str) + "\n")
+    target.write_text(json.dumps({**body, "advisories": kept}, indent=1, default=str) + "\n")
     print(f"{len(kept)} advisories of {len(wanted)} packages from {commit[:12]} ({date})")
     return 0
 
@@ -178,12 +177,16 @@ def main(argv: list[str] | None = None) -> int:
         if not args.refresh.exists():
             print(f"no advisory database at {args.refresh}", file=sys.stderr)
             return 2
-        return refresh(args.refresh, packages)
+        return refresh(args.refresh, packages, args.snapshot)
     try:
         snapshot = json.loads(args.snapshot.read_text(encoding="utf-8"))
         advisories = snapshot["advisories"]
     except (OSError, ValueError, KeyError) as exc:
-        print(f"cannot read the advisory snapshot {args.snapshot}: {exc}", file=sys.stderr)
+        print(
+            f"cannot read the advisory snapshot {args.snapshot}: {exc}\n"
+            "make one with --refresh PATH, PATH a clone of github.com/pypa/advisory-database",
+            file=sys.stderr,
+        )
         return 2
     findings = audit(advisories, packages)
     print(
