@@ -722,9 +722,19 @@ def _recommendations_insert(
 
 def model_version_precompute_finish(*, model_version_id: int) -> None:
     """Every chunk is written: serving may read this version's lists. Lists of versions that
-    are neither active nor among the newest KEEP_PRECOMPUTED_VERSIONS are dropped."""
-    now = timezone.now()
-    ModelVersion.objects.filter(pk=model_version_id).update(precomputed_at=now)
+    are neither active nor among the newest KEEP_PRECOMPUTED_VERSIONS are dropped.
+
+    Lists already marked stay as marked. After a worker is killed mid-chord, the reaper's new
+    chord finishes the lists; hours later the broker hands out the dead worker's unacknowledged
+    chunks, they complete the old chord, and its finish arrives a second time. Moving
+    precomputed_at then would serve lists computed before ratings made in between as fresh,
+    where the selectors must score those users online."""
+    marked = ModelVersion.objects.filter(pk=model_version_id, precomputed_at__isnull=True).update(
+        precomputed_at=timezone.now()
+    )
+    if not marked:
+        logger.info("version %s: its lists were marked already", model_version_id)
+        return
     keep = set(
         ModelVersion.objects.filter(precomputed_at__isnull=False)
         .order_by("-precomputed_at", "-pk")
@@ -763,7 +773,9 @@ def model_versions_precompute_reap(*, min_age_seconds: float) -> list[int]:
 
 
 def model_version_precompute(*, model_version_id: int) -> int:
-    """Every chunk in this process, then the finish: for commands and tests. Returns rows."""
+    """Every chunk in this process, then the finish: for commands and tests. Returns rows. A
+    version precomputed before is written and marked afresh (served online meanwhile)."""
+    ModelVersion.objects.filter(pk=model_version_id).update(precomputed_at=None)
     total = 0
     for chunk in model_version_precompute_chunks(model_version_id=model_version_id):
         total += recommendations_precompute_chunk(model_version_id=model_version_id, user_ids=chunk)
