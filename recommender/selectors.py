@@ -72,10 +72,9 @@ class _ResultMemo:
             self._entries.move_to_end(key)
             return entry[1]
 
-    def set(self, key: str, value: tuple[RecommendedMovie, ...]) -> None:
+    def set(self, key: str, value: tuple[RecommendedMovie, ...], seconds: float) -> None:
         size = int(settings.RECSITE_RESULT_MEMO_SIZE)
         with self._lock:
-            seconds = float(settings.RECSITE_RESULT_CACHE_SECONDS)
             self._entries[key] = (time.monotonic() + seconds, value)
             self._entries.move_to_end(key)
             while len(self._entries) > max(size, 0):
@@ -178,14 +177,15 @@ def recommendations_for_user(
         return []
     started = time.perf_counter()
     seconds = int(settings.RECSITE_RESULT_CACHE_SECONDS)
-    cache_key = _result_cache_key(user, k, genre) if seconds > 0 else ""
-    cached = _result_memo.get(cache_key) if seconds > 0 else None
-    if cached is None and seconds > 0:
-        cached = cache.get(cache_key)
+    cache_key = _result_cache_key(user, k, genre) if seconds > 0 else None
+    if cache_key is not None:
+        cached = _result_memo.get(cache_key)
+        if cached is None:
+            cached = cache.get(cache_key)
+            if cached is not None:
+                _result_memo.set(cache_key, cached, seconds)
         if cached is not None:
-            _result_memo.set(cache_key, cached)
-    if cached is not None:
-        return list(cached)
+            return list(cached)
     state = _user_state(user)
     mask = state.unrated()
     if genre:
@@ -201,9 +201,9 @@ def recommendations_for_user(
         logger.exception("serving failed for user %s; popular fallback", state.user_id)
         picks = _popular_fallback(state, k, mask)
     result = _materialise([picks])[0][0]
-    if seconds > 0:
+    if cache_key is not None:
         cache.set(cache_key, tuple(result), seconds)
-        _result_memo.set(cache_key, tuple(result))
+        _result_memo.set(cache_key, tuple(result), seconds)
     logger.debug(
         "recommendations user=%s k=%d source=%s in %.1f ms",
         state.user_id,

@@ -83,11 +83,13 @@ def training_run_scheduled() -> int | None:
 
 
 @shared_task(**IDEMPOTENT)
-def training_runs_reap() -> list[int]:
-    """The periodic reaper (beat): lost training runs, and lists whose precompute stalled."""
-    services.model_versions_precompute_reap(
-        min_age_seconds=float(settings.RECSITE_PRECOMPUTE_STALL_SECONDS)
-    )
+def training_runs_reap(precompute: bool = True) -> list[int]:
+    """The periodic reaper (beat): lost training runs, and lists whose precompute stalled (not
+    when a starting worker asks: it reaps those at once, whatever their age)."""
+    if precompute:
+        services.model_versions_precompute_reap(
+            min_age_seconds=float(settings.RECSITE_PRECOMPUTE_STALL_SECONDS)
+        )
     return services.training_runs_reap()
 
 
@@ -101,7 +103,7 @@ def _reap_on_start(sender: Any = None, **kwargs: Any) -> None:
     """A worker that starts after a crash picks up the runs and the precompute chunks the dead
     one left behind (its unacknowledged chunks would otherwise wait for the visibility timeout)."""
     try:
-        training_runs_reap.delay()
+        training_runs_reap.delay(precompute=False)
         model_versions_precompute_reap.delay(0.0)
     except Exception:
         logger.exception("could not queue the reapers at worker start")

@@ -95,14 +95,13 @@ def _first_code(detail: Any) -> str:
 DATABASE_RETRY_AFTER_SECONDS = 5
 
 
-class DatabaseUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The database is unavailable; try again in a few seconds."
-    default_code = "database_unavailable"
-
-
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse:
     """REST_FRAMEWORK's EXCEPTION_HANDLER: every failure becomes {"detail", "code"[, "errors"]}."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is down, restarting or unreachable: the same 503 as handler500 gives.
+        logger.warning("database unavailable: %s", exc)
+        set_rollback()
+        return database_unavailable(context["request"])
     if isinstance(exc, DjangoValidationError):
         # Services raise Django's ValidationError (e.g. a score off the half-star scale).
         exc = exceptions.ValidationError(
@@ -118,10 +117,6 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     elif isinstance(exc, SuspiciousOperation):
         # Django's own limits (too many parameters, ...): the client's fault, so 400, never 500.
         exc = BadRequest(str(exc) or None)
-    elif isinstance(exc, OperationalError | InterfaceError):
-        # The database is down, restarting or unreachable: try again soon, not a bug of ours.
-        logger.warning("database unavailable: %s", exc)
-        exc = DatabaseUnavailable()
 
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -144,8 +139,6 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         code = getattr(detail, "code", None) or exc.default_code
         body = error_body(text, str(code))
     response.data = body
-    if isinstance(exc, DatabaseUnavailable):
-        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
     return response
 
 
@@ -363,9 +356,12 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return defaults.server_error(request)
 
 
-def database_unavailable(request: HttpRequest) -> HttpResponse:
+def database_unavailable(request: HttpRequest | Request) -> HttpResponse:
+    """503 with Retry-After for a lost database, from DRF's handler or from handler500."""
     if request.path.startswith(API_PREFIX):
-        body = error_body(str(DatabaseUnavailable.default_detail), DatabaseUnavailable.default_code)
+        body = error_body(
+            "The database is unavailable; try again in a few seconds.", "database_unavailable"
+        )
         response: HttpResponse = JsonResponse(body, status=503)
     else:
         # No request context: the context processors would ask the database for the user.

@@ -34,6 +34,20 @@ def _fresh_result_memo() -> Iterator[None]:
         selectors.result_memo_clear()
 
 
+def reset_serving_state() -> None:
+    """The recommender's per-process state as a new web process has it: no loaded model, no
+    catalog snapshot, nothing cached. Imported here, not at the top: the engine's tests run
+    where Django is not installed."""
+    from django.core.cache import cache
+
+    from recommender.coldstart import catalog_snapshot_clear
+    from recommender.registry import registry
+
+    registry.reset()
+    catalog_snapshot_clear()
+    cache.clear()
+
+
 CHROMIUM = os.environ.get("RECSITE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new",

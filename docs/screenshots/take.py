@@ -47,20 +47,10 @@ from ratings.services import (  # noqa: E402
     profile_set_favourite_genres,
     rating_upsert,
 )
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 - the browser tests' Chromium
 
 logger = logging.getLogger("screenshots")
 
-CHROMIUM = os.environ.get("RECSITE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWER, PASSWORD = "viewer", "a-long-unusual-passphrase-42"
 # Well-known films of ml-latest-small with the viewer's scores: a taste for sci-fi and crime.
 TASTE = {

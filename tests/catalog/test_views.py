@@ -17,8 +17,7 @@ from django.utils import timezone
 from catalog.models import Genre, Movie
 from ratings.models import Rating
 from ratings.services import movie_stats_refresh, profile_set_favourite_genres
-from recommender.coldstart import catalog_snapshot_clear
-from recommender.registry import registry
+from tests.conftest import reset_serving_state
 from tests.factories import GenreFactory, MovieFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -70,13 +69,9 @@ def _fresh_serving_state(settings) -> Iterator[None]:
     settings.RECSITE_REGISTRY_CHECK_SECONDS = 3600
     settings.RECSITE_CATALOG_CHECK_SECONDS = 3600
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    registry.reset()
-    catalog_snapshot_clear()
-    cache.clear()
+    reset_serving_state()
     yield
-    registry.reset()
-    catalog_snapshot_clear()
-    cache.clear()
+    reset_serving_state()
 
 
 @pytest.fixture

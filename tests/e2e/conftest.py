@@ -6,10 +6,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from django.core.cache import cache
 
-from recommender.coldstart import catalog_snapshot_clear
-from recommender.registry import registry
+from tests.conftest import reset_serving_state
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM (fixtures, checks)
 # refuses to run beside one unless told it is safe, which it is in a test process.
@@ -33,10 +31,6 @@ def page(browser, live_server) -> Iterator[object]:
 @pytest.fixture(autouse=True)
 def _fresh_serving_state(settings) -> Iterator[None]:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    registry.reset()
-    catalog_snapshot_clear()
-    cache.clear()
+    reset_serving_state()
     yield
-    registry.reset()
-    catalog_snapshot_clear()
-    cache.clear()
+    reset_serving_state()

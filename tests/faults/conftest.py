@@ -7,13 +7,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 
 from recommender import services
-from recommender.coldstart import catalog_snapshot_clear
 from recommender.models import ModelVersion, TrainingRun
-from recommender.registry import registry
 from recsite.celery import app as celery_app
+from tests.conftest import reset_serving_state
 from tests.recommender.conftest import (  # noqa: F401 (fixtures used by name)
     GOOD_CONFIG,
     celery_worker,
@@ -30,13 +28,9 @@ REDIS_URL = "redis://127.0.0.1:6379/6"  # DB 6 belongs to these tests
 @pytest.fixture(autouse=True)
 def _fresh_serving(settings: Any) -> Iterator[None]:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    registry.reset()
-    catalog_snapshot_clear()
-    cache.clear()
+    reset_serving_state()
     yield
-    registry.reset()
-    catalog_snapshot_clear()
-    cache.clear()
+    reset_serving_state()
 
 
 def train_and_activate(config: dict[str, Any] | None = None, force: bool = False) -> ModelVersion:

@@ -11,20 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.utils import timezone
 
 from catalog.models import Genre, Movie
 from ratings.models import Rating
 from ratings.services import movie_stats_refresh
-from recommender.coldstart import catalog_snapshot_clear
 from recommender.engine.artifacts import save_artifact, save_model_artifact
 from recommender.engine.config import NeuMFConfig
 from recommender.engine.data import Interactions
 from recommender.engine.split import leave_one_out
 from recommender.engine.train import fit
 from recommender.models import ModelVersion, TrainingRun
-from recommender.registry import registry
+from tests.conftest import reset_serving_state
 from tests.factories import GenreFactory, MovieFactory
 
 CLUSTERS = ("Action", "Romance", "Comedy")
@@ -56,13 +54,9 @@ class SyntheticWorld:
 @pytest.fixture(autouse=True)
 def _fresh_serving_state() -> Iterator[None]:
     """Each test starts with a cold registry, snapshot and fold-in cache, as a new process."""
-    registry.reset()
-    catalog_snapshot_clear()
-    cache.clear()
+    reset_serving_state()
     yield
-    registry.reset()
-    catalog_snapshot_clear()
-    cache.clear()
+    reset_serving_state()
 
 
 @pytest.fixture

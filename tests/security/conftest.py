@@ -9,12 +9,10 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.cache import cache
 
 from catalog.models import Genre, Movie
 from ratings.services import movie_stats_refresh, rating_upsert
-from recommender.coldstart import catalog_snapshot_clear
-from recommender.registry import registry
+from tests.conftest import reset_serving_state
 from tests.factories import GenreFactory, MovieFactory, UserFactory
 
 HOSTILE_TITLE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -37,13 +35,9 @@ def _fresh_state(settings: Any) -> Iterator[None]:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.RECSITE_REGISTRY_CHECK_SECONDS = 3600
     settings.RECSITE_CATALOG_CHECK_SECONDS = 3600
-    registry.reset()
-    catalog_snapshot_clear()
-    cache.clear()
+    reset_serving_state()
     yield
-    registry.reset()
-    catalog_snapshot_clear()
-    cache.clear()
+    reset_serving_state()
 
 
 @pytest.fixture
