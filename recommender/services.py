@@ -621,12 +621,15 @@ def _precompute_enqueue(model_version_id: int) -> None:
 
 # -- precomputed top-k lists ------------------------------------------------------------------
 
-_PRECOMPUTE_CACHE: dict[int, tuple[Any, np.ndarray]] = {}
+_PRECOMPUTE_CACHE: dict[tuple[int, str], tuple[Any, np.ndarray]] = {}
 
 
 def _precompute_model(version: ModelVersion) -> tuple[Any, np.ndarray]:
-    """The loaded version and a mask of its items still in the catalog, once per process."""
-    cached = _PRECOMPUTE_CACHE.get(version.pk)
+    """The loaded version and a mask of its items still in the catalog, once per process. Keyed
+    on the artifact's checksum as well as the id: a database restored from a backup (or SQLite
+    after a rolled-back transaction) can give a new version the id of one already loaded."""
+    key = (version.pk, version.checksum)
+    cached = _PRECOMPUTE_CACHE.get(key)
     if cached is not None:
         return cached
     from recommender.registry import load_version  # the one place that loads artifacts
@@ -637,7 +640,7 @@ def _precompute_model(version: ModelVersion) -> tuple[Any, np.ndarray]:
     )
     in_catalog = np.fromiter((int(i) in present for i in served.items.ids), bool, len(served.items))
     _PRECOMPUTE_CACHE.clear()  # one version at a time: a worker precomputes the newest
-    _PRECOMPUTE_CACHE[version.pk] = (served, in_catalog)
+    _PRECOMPUTE_CACHE[key] = (served, in_catalog)
     return served, in_catalog
 
 
