@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -119,21 +120,19 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
+def cluster() -> Iterator[Cluster]:
     initdb = _pg_binary("initdb")
     as_postgres: list[str] = []
-    home = tmp_path / "pg"
-    home.mkdir()
+    # Not under tmp_path: every pytest session that starts resets pytest-of-<user> to 0700, so a
+    # second session on the machine would lock the postgres user out of its own data folder.
+    home = Path(tempfile.mkdtemp(prefix="recsite-pg-"))
+    home.chmod(0o755)
     if os.geteuid() == 0:  # initdb and postgres refuse to run as root
         runuser = shutil.which("runuser")
         if runuser is None:
             require_service("runuser", "needed to run Postgres as the postgres user")
         as_postgres = [str(runuser), "-u", "postgres", "--"]
         shutil.chown(home, "postgres")
-        for parent in (tmp_path, *tmp_path.parents):  # let postgres reach its folder
-            if parent == Path("/"):
-                break
-            parent.chmod(parent.stat().st_mode | 0o011)
     data = home / "data"
     subprocess.run(
         [*as_postgres, initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
@@ -158,6 +157,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             capture_output=True,
             timeout=60,
         )
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @dataclass
