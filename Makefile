@@ -40,7 +40,7 @@ beat: install
 	$(VENV)/bin/celery -A recsite beat --loglevel INFO
 
 test: install ## the whole suite; CI runs it against Postgres and Redis with CI=true
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m pytest -m "not slow and not integration and not e2e"

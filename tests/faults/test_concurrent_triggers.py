@@ -12,7 +12,7 @@ from rest_framework.authtoken.models import Token
 
 from recommender import services
 from recommender.models import TrainingRun
-from tests.conftest import require_service
+from tests.conftest import require_postgres
 from tests.factories import UserFactory
 from tests.faults.conftest import GOOD_CONFIG, REDIS_URL
 from tests.faults.test_broker_down import _redis
@@ -46,7 +46,7 @@ def test_simultaneous_triggers_from_services_and_the_api_queue_one_run(
     rating_world, broker: Callable[[str], None]
 ) -> None:
     if connection.vendor != "postgresql":
-        require_service("Postgres", "set DATABASE_URL=postgres://... for real concurrency")
+        require_postgres("set DATABASE_URL=postgres://... for real concurrency")
     redis_client = _redis()
     broker(REDIS_URL)
     token = Token.objects.create(user=UserFactory(username="ops", is_staff=True)).key

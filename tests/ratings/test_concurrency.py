@@ -12,7 +12,7 @@ from django.db import connection, connections
 from catalog.models import Movie
 from ratings.models import Rating
 from ratings.services import rating_upsert
-from tests.conftest import require_service
+from tests.conftest import require_postgres
 from tests.factories import MovieFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def _postgres() -> None:
     if connection.vendor != "postgresql":
-        require_service("Postgres", "row locks are tested on Postgres (set DATABASE_URL)")
+        require_postgres("row locks are tested on Postgres (set DATABASE_URL)")
 
 
 def _race(jobs: list[Callable[[], object]]) -> list[BaseException]:

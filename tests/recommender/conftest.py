@@ -23,7 +23,7 @@ from django.db import connection
 from catalog.models import Movie
 from ratings.models import Rating
 from recsite.celery import app as celery_app
-from tests.conftest import require_service
+from tests.conftest import require_postgres, require_service
 from tests.factories import GenreFactory, MovieFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,7 +147,7 @@ def redis_broker() -> str:
 @pytest.fixture
 def postgres_db(transactional_db) -> None:
     if connection.vendor != "postgresql":
-        require_service("Postgres", "set DATABASE_URL=postgres://... to run the worker tests")
+        require_postgres("set DATABASE_URL=postgres://... to run the worker tests")
 
 
 @dataclass
