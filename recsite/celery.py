@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings")
 
@@ -22,3 +23,14 @@ def _embedded_broker_folders(sender: Celery, **kwargs: object) -> None:
     backend = str(sender.conf.result_backend or "")
     if backend.startswith("file://"):
         Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+
+@worker_init.connect
+@worker_process_init.connect
+def _thread_pools(**kwargs: object) -> None:
+    """Size the worker's BLAS / OpenMP / torch pools (RECSITE_THREADS, else the engine's default):
+    worker_init in the main process (the solo and threads pools train there), worker_process_init
+    in each prefork child, so that --concurrency processes do not each take every core."""
+    from recommender.engine.threads import limit_threads
+
+    limit_threads()

@@ -21,11 +21,12 @@ from recommender.engine.baselines import DotMF, ItemKNN, MFConfig, Popularity
 from recommender.engine.config import NeuMFConfig
 from recommender.engine.data import Interactions
 from recommender.engine.split import Split, leave_one_out
-from recommender.engine.train import EpochReport, evaluate, fit
+from recommender.engine.threads import ENV_VAR as THREADS_VAR
+from recommender.engine.train import EpochReport, TrainingDiverged, evaluate, fit
 
 logger = logging.getLogger(__name__)
 _POLL_S = 1.0
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", THREADS_VAR)
 
 
 @dataclass
@@ -120,6 +121,8 @@ def _child(
                 },
             )
         )
+    except TrainingDiverged as exc:
+        out.put(("diverged", str(exc)))  # a result, not a crash: no traceback
     except BaseException as exc:
         out.put(("error", f"{type(exc).__name__}: {exc}"))
         raise
@@ -138,7 +141,8 @@ def run_backend(
     on_epoch: Callable[[EpochReport], None] | None = None,
 ) -> RunSummary:
     """Train one backend in a spawned process (clean peak memory, no shared thread pools).
-    `threads` caps the BLAS / OpenMP / torch thread pools of that process (None: defaults)."""
+    `threads` caps the BLAS / OpenMP / torch thread pools of that process (None: what this
+    process's environment says). Raises TrainingDiverged when the training does."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     arrays = {
@@ -179,6 +183,8 @@ def run_backend(
                 on_epoch(EpochReport(**value))
             elif kind == "error":
                 raise RuntimeError(f"{backend} run failed: {value}")
+            elif kind == "diverged":
+                raise TrainingDiverged(f"{backend}: {value}")
             elif kind == "done":
                 payload = value
     finally:

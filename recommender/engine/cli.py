@@ -11,9 +11,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from recommender.engine.config import NeuMFConfig
-from recommender.engine.data import FORMATS, Interactions, load_movielens
+from recommender.engine.data import FORMATS, Interactions, MovieLensError, load_movielens
+from recommender.engine.threads import ENV_VAR as THREADS_VAR
+from recommender.engine.threads import limit_threads, parse_threads
 
 SYNTHETIC = ("ml1m", "planted")
+# Exit statuses beside argparse's 2 for a usage error.
+EXIT_DIVERGED = 1  # the training (or a saved model's scores) went NaN / infinite
+EXIT_BAD_INPUT = 2  # unreadable data, a broken artifact, or data other than the artifact's
+
+
+class CommandFailed(Exception):
+    """Ends a subcommand with one line on stderr and a non-zero exit status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _layers(text: str) -> tuple[int, ...]:
@@ -26,6 +39,22 @@ def _layers(text: str) -> tuple[int, ...]:
     if not layers or layers[0] % 2:
         raise argparse.ArgumentTypeError("--layers must start with an even width")
     return layers
+
+
+def _threads(text: str) -> int:
+    try:
+        return parse_threads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_thread_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=_threads,
+        help=f"BLAS / OpenMP / torch threads of this process (default: {THREADS_VAR}, else "
+        "OMP_NUM_THREADS and the like, else half the cores, at most 4)",
+    )
 
 
 def _add_model_options(p: argparse.ArgumentParser, *, epochs: int) -> None:
@@ -62,13 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(train, epochs=20)
     train.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
     train.add_argument("--out", type=Path, help="artifact directory to write")
+    _add_thread_option(train)
 
     bench = sub.add_parser("benchmark", help="both backends and the baselines on one split")
     _add_data_options(bench, synthetic=True)
     _add_model_options(bench, epochs=20)
     bench.add_argument("--backends", default="numpy,torch")
     bench.add_argument("--no-baselines", action="store_true")
-    bench.add_argument("--threads", type=int, help="thread pools per training process")
+    _add_thread_option(bench)  # this process's and each training process's
     bench.add_argument("--name", help="data set name in the report (default: from the path)")
     bench.add_argument("--out", type=Path, help="markdown report (PNG plots go beside it)")
 
@@ -78,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="auto")
     ev.add_argument("--data", type=Path, help="check the data fingerprint against this release")
     ev.add_argument("--format", choices=FORMATS, default="auto")
+    _add_thread_option(ev)
     return parser
 
 
@@ -103,7 +134,14 @@ def _load(args: argparse.Namespace) -> tuple[Interactions, str]:
         return synthetic_ml1m_shape(seed=args.seed), "synthetic-ml1m"
     if getattr(args, "synthetic", None) == "planted":
         return synthetic_planted(seed=args.seed), "synthetic-planted"
-    return load_movielens(args.data, args.format), Path(args.data).name
+    return _load_movielens(args.data, args.format), Path(args.data).name
+
+
+def _load_movielens(path: Path, fmt: str) -> Interactions:
+    try:
+        return load_movielens(path, fmt)
+    except (OSError, MovieLensError) as exc:
+        raise CommandFailed(f"cannot load --data {path}: {exc}", EXIT_BAD_INPUT) from exc
 
 
 def _epoch_line(prefix: str, report: object, k: int) -> str:
@@ -117,11 +155,33 @@ def _epoch_line(prefix: str, report: object, k: int) -> str:
     )
 
 
+def _best_epoch_line(result: object, *, pretrained: bool) -> str:
+    """The kept epoch with its validation score; epoch 0 is the weights before the final phase's
+    first epoch (the fused towers when pre-training, else the random start), kept because no
+    epoch beat them on validation."""
+    from recommender.engine.train import FitResult
+
+    assert isinstance(result, FitResult)
+    k = result.config.top_k
+    epoch = f"best epoch {result.best_epoch}"
+    if result.best_epoch == 0:
+        start = "the fused pre-trained towers" if pretrained else "the untrained start"
+        epoch += f" ({start}: no {result.config.model} epoch beat it on validation)"
+    return (
+        f"{epoch}: val HR@{k} {result.metrics['val_hr']:.4f}  NDCG@{k} "
+        f"{result.metrics['val_ndcg']:.4f}"
+    )
+
+
+def _diverged(exc: Exception) -> CommandFailed:
+    return CommandFailed(f"{exc}; no metrics, no artifact", EXIT_DIVERGED)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from recommender.engine.artifacts import save_artifact
-    from recommender.engine.train import EpochReport, fit
+    from recommender.engine.train import EpochReport, TrainingDiverged, fit
 
     data, name = _load(args)
     config = _config(args)
@@ -134,11 +194,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.set_postfix(loss=f"{report.loss:.4f}", hr=f"{report.val_hr:.3f}")
             bar.update(1)
 
-        result = fit(
-            data, config, backend=args.backend, device=args.device, seed=args.seed,
-            on_epoch=on_epoch, pretrain=args.pretrain,
-        )  # fmt: skip
-    print(f"best epoch {result.best_epoch}; " + json.dumps(result.metrics, indent=None))
+        try:
+            result = fit(
+                data, config, backend=args.backend, device=args.device, seed=args.seed,
+                on_epoch=on_epoch, pretrain=args.pretrain,
+            )  # fmt: skip
+        except TrainingDiverged as exc:
+            raise _diverged(exc) from exc
+    print(_best_epoch_line(result, pretrained=args.pretrain))
+    print(json.dumps(result.metrics, indent=None))
     if args.out:
         path = save_artifact(args.out, result, overwrite=True)
         print(f"artifact written to {path}")
@@ -149,7 +213,7 @@ def cmd_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from tqdm import tqdm
 
     from recommender.engine.benchmark import run_benchmark, write_report
-    from recommender.engine.train import EpochReport
+    from recommender.engine.train import EpochReport, TrainingDiverged
 
     data, default_name = _load(args)
     name = args.name or default_name
@@ -164,11 +228,14 @@ def cmd_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> int:
             bar.write(_epoch_line(f"[{backend}] ", report, config.top_k))
             bar.update(1)
 
-        result = run_benchmark(
-            data, config, dataset=name, backends=backends, device=args.device, seed=args.seed,
-            baselines=not args.no_baselines, pretrain=args.pretrain, threads=args.threads,
-            on_epoch=on_epoch,
-        )  # fmt: skip
+        try:
+            result = run_benchmark(
+                data, config, dataset=name, backends=backends, device=args.device,
+                seed=args.seed, baselines=not args.no_baselines, pretrain=args.pretrain,
+                threads=args.threads, on_epoch=on_epoch,
+            )  # fmt: skip
+        except TrainingDiverged as exc:
+            raise _diverged(exc) from exc
     result.command = "python -m recommender.engine " + shlex.join(argv)
     for run in result.runs:
         print(f"{run.name:<45} {run.backend:>6}  " + json.dumps(
@@ -181,32 +248,48 @@ def cmd_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from recommender.engine.artifacts import ArtifactError, load_artifact
+    from recommender.engine.metrics import NonFiniteScores
     from recommender.engine.train import evaluate
 
     try:
         loaded = load_artifact(args.artifact, backend=args.backend, device=args.device)
         split = loaded.split()
     except ArtifactError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise CommandFailed(str(exc), EXIT_BAD_INPUT) from exc
     if args.data is not None:
-        fingerprint = load_movielens(args.data, args.format).fingerprint()
+        fingerprint = _load_movielens(args.data, args.format).fingerprint()
         if fingerprint != loaded.fingerprint:
-            print("warning: the artifact was trained on other data", file=sys.stderr)
-    metrics = evaluate(loaded.predict, loaded.score_users, split, loaded.config.top_k)
+            raise CommandFailed(
+                f"{args.artifact} was trained on other data than {args.data}: its data "
+                f"fingerprint is {loaded.fingerprint}, the --data one {fingerprint}",
+                EXIT_BAD_INPUT,
+            )
+    try:
+        metrics = evaluate(loaded.predict, loaded.score_users, split, loaded.config.top_k)
+    except NonFiniteScores as exc:
+        raise CommandFailed(f"the saved model scores are not finite: {exc}", EXIT_DIVERGED) from exc
     print(json.dumps({"saved": loaded.metrics, "recomputed": metrics}, indent=1))
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if args.command == "train":
-        return cmd_train(args)
-    if args.command == "benchmark":
-        return cmd_benchmark(args, argv)
-    return cmd_evaluate(args)
+    try:
+        args.threads = limit_threads(args.threads)
+    except ValueError as exc:  # a bad RECSITE_THREADS
+        parser.error(str(exc))
+    try:
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "benchmark":
+            return cmd_benchmark(args, argv)
+        return cmd_evaluate(args)
+    except CommandFailed as failed:
+        print(f"error: {failed}", file=sys.stderr)
+        return failed.status

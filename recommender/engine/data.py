@@ -183,34 +183,56 @@ def detect_format(path: str | Path) -> str:
         return "ml-1m"
     if name == "ratings.csv" or (not name and (p / "ratings.csv").is_file()):
         return "ml-latest-small"
+    if not p.exists():
+        raise FileNotFoundError(f"{p} does not exist")
     raise FileNotFoundError(f"no ratings.csv, ratings.dat or u.data in {p}")
 
 
-def _ratings_file(path: Path, filename: str) -> Path:
-    return path if path.is_file() else path / filename
+class MovieLensError(ValueError):
+    """A ratings file that cannot be read in the format asked for, or an unknown format."""
+
+
+def _ratings_file(path: Path, filename: str, fmt: str) -> Path:
+    file = path if path.is_file() else path / filename
+    if not file.is_file():
+        raise FileNotFoundError(f"no {filename} in {path} (format {fmt})")
+    return file
 
 
 def read_movielens_ratings(path: str | Path, fmt: str = "auto") -> pd.DataFrame:
-    """Columns user, item, rating, timestamp (int64, int64, float32, int64) of any release."""
+    """Columns user, item, rating, timestamp (int64, int64, float32, int64) of any release.
+
+    Raises FileNotFoundError when the format's ratings file is not there, and MovieLensError
+    (one line, naming the file and the format) when the file does not parse in that format."""
     p = Path(path)
     if fmt not in FORMATS:
-        raise ValueError(f"unknown MovieLens format {fmt!r}; one of {', '.join(FORMATS)}")
+        raise MovieLensError(f"unknown MovieLens format {fmt!r}; one of {', '.join(FORMATS)}")
     if fmt == "auto":
         fmt = detect_format(p)
+    try:
+        return _read_ratings(p, fmt)
+    except (ValueError, KeyError, TypeError) as exc:  # pandas' parse and conversion errors
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise MovieLensError(
+            f"{p} does not parse as {fmt} (try another --format): {detail}"
+        ) from exc
+
+
+def _read_ratings(p: Path, fmt: str) -> pd.DataFrame:
     names = ["user", "item", "rating", "timestamp"]
     dtypes = {"user": np.int64, "item": np.int64, "rating": np.float32, "timestamp": np.int64}
     if fmt == "ml-100k":
-        file = _ratings_file(p, "u.data")
+        file = _ratings_file(p, "u.data", fmt)
         return pd.read_csv(file, sep="\t", names=names, dtype=dtypes, engine="c")
     if fmt in ("ml-1m", "ml-10m") or (p.is_dir() and not (p / "ratings.csv").is_file()):
-        file = _ratings_file(p, "ratings.dat")
+        file = _ratings_file(p, "ratings.dat", fmt)
         # pandas only parses a multi-character separator with its slow Python engine; turning
         # "::" into a tab first keeps the C parser (about 20x faster on ML-10M).
         raw = file.read_bytes().replace(b"::", b"\t")
         return pd.read_csv(
             io.BytesIO(raw), sep="\t", names=names, dtype=dtypes, engine="c", encoding="latin-1"
         )
-    file = _ratings_file(p, "ratings.csv")
+    file = _ratings_file(p, "ratings.csv", fmt)
     frame = pd.read_csv(file, dtype={"userId": np.int64, "movieId": np.int64}, engine="c")
     frame = frame.rename(columns={"userId": "user", "movieId": "item"})
     return frame.astype(dtypes)[names]

@@ -3,6 +3,11 @@
 Sampled metrics (one held-out item among 99 sampled negatives) flatter every model, about
 tenfold against ranking the full catalogue (Krichene and Rendle, KDD 2020), and can even reorder
 models; the full-catalogue figures are reported beside them for that reason.
+
+Every comparison with NaN is false, so a NaN-scoring model would rank each held-out item first
+and score a perfect HR: the rankers refuse NaN and +inf scores (NonFiniteScores). -inf is allowed
+and means "cannot recommend": such an item ranks last (the pipeline scores movies an older
+model never saw that way).
 """
 
 from __future__ import annotations
@@ -19,6 +24,21 @@ UserScorer = Callable[[IntArray], NDArray[np.floating]]
 _FULL_CELLS = 1 << 22  # user x item scores per block of the full-catalogue evaluation
 
 
+class NonFiniteScores(ValueError):
+    """A scorer gave NaN or +inf: its ranking means nothing (a diverged model, most likely)."""
+
+
+def check_scores(scores: NDArray[np.floating], what: str) -> None:
+    """Raise NonFiniteScores if any score is NaN or +inf (-inf is allowed: "never rank")."""
+    bad = np.isnan(scores) | np.isposinf(scores)
+    if bad.any():
+        n_nan = int(np.isnan(scores).sum())
+        raise NonFiniteScores(
+            f"{what}: {int(bad.sum())} of {scores.size} scores are not finite "
+            f"({n_nan} NaN, {int(bad.sum()) - n_nan} +inf)"
+        )
+
+
 @dataclass(frozen=True)
 class RankMetrics:
     """Means over the evaluated users (each user weighs the same)."""
@@ -32,8 +52,10 @@ def ranks_from_scores(pos: NDArray[np.floating], others: NDArray[np.floating]) -
     """0-based rank of each held-out item: how many other items score at least as high.
 
     pos: [n], others: [n, m]. Ties count against the held-out item (pessimistic), so a model that
-    scores everything alike gets rank m, not 0.
+    scores everything alike gets rank m, not 0. Raises NonFiniteScores for NaN or +inf scores.
     """
+    check_scores(pos, "held-out item scores")
+    check_scores(others, "candidate scores")
     ranks: IntArray = (others >= pos[:, None]).sum(axis=1).astype(np.int64)  # [n]
     return ranks
 
@@ -89,12 +111,14 @@ def full_catalogue_ranks(
     score_users: UserScorer, users: IntArray, pos_items: IntArray, seen: SeenItems, n_items: int
 ) -> IntArray:
     """Rank of each user's held-out item among all items the user has not seen (the seen items
-    masked to -inf). `score_users(users)` gives [len(users), n_items]. Ties pessimistic."""
+    masked to -inf). `score_users(users)` gives [len(users), n_items]. Ties pessimistic.
+    Raises NonFiniteScores for NaN or +inf scores."""
     ranks = np.empty(users.shape[0], dtype=np.int64)
     block = max(1, _FULL_CELLS // max(n_items, 1))
     for start in range(0, users.shape[0], block):
         bu = users[start : start + block]
         scores = np.array(score_users(bu), dtype=np.float32, copy=True)  # [block, n_items]
+        check_scores(scores, "full-catalogue scores")
         rows, items = seen.pairs(bu)
         scores[rows, items] = -np.inf
         pos = scores[np.arange(bu.shape[0]), pos_items[start : start + block]]  # [block]

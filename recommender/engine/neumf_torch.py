@@ -23,6 +23,10 @@ from recommender.engine.neumf_numpy import (
     tower_dims,
     weight_shapes,
 )
+from recommender.engine.threads import limit_torch_threads_from_env
+
+# A process that sized its thread pools before torch came in (RECSITE_THREADS) sizes torch's too.
+limit_torch_threads_from_env()
 
 # Same model, weights layout and optimizer as NeuMFNumpy; the symbols follow
 # docs/ncf-backprop.md. Dense weights are kept in the canonical `x @ W + b` layout ([in, out]),

@@ -1,4 +1,4 @@
-"""Leave-one-out split by time and the fixed 99 sampled candidates of the NCF protocol."""
+"""Leave-one-out split by time, ties broken at random with the seed, and the 99 candidates."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from recommender.engine.data import Interactions
 
 IntArray = NDArray[np.int64]
 MIN_INTERACTIONS = 3  # one for test, one for validation, at least one to learn the user from
+# The tie-breaking order has its own stream of the seed, so the candidates drawn with `seed`
+# are the same as without it.
+_TIE_STREAM = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,18 +118,26 @@ def sample_candidates(
 def leave_one_out(data: Interactions, *, n_candidates: int = 99, seed: int = 0) -> Split:
     """Leave-one-out split of He et al. (2017) with a validation item.
 
-    Each user's interactions are ordered by (timestamp, item index); the last is the test item,
-    the one before it the validation item, the rest train. Equal timestamps are common in
-    MovieLens (ratings entered in one sitting), so the item index breaks ties: the order is
-    arbitrary but the same on every run. Users with fewer than 3 interactions keep all of them
-    in train and are not evaluated.
+    Each user's interactions are ordered by timestamp; the last is the test item, the one before
+    it the validation item, the rest train. Equal timestamps are common in MovieLens (ratings
+    entered in one sitting: 42 % of ML-1M users and 15 % of ml-latest-small's have several at
+    their latest second), so ties are broken at random with the split's seed: a user's tied
+    items come in a uniformly random order. (Breaking them by item index held out the highest
+    movie id of each sitting and biased the test set.) The random order is drawn over the
+    (user, item) pairs in sorted order, so the split depends only on the data and the seed:
+    same seed, same split, whatever order the rows came in. Users with fewer than 3
+    interactions keep all of them in train and are not evaluated.
 
     Candidates: for each test (validation) user, `n_candidates` distinct items the user never
     interacted with in any split, drawn uniformly with `seed` and fixed for the run.
     """
     u = np.asarray(data.user_idx, dtype=np.int64)
     i = np.asarray(data.item_idx, dtype=np.int64)
-    order = np.lexsort((i, data.timestamps, u))  # by user, timestamp, item
+    ts = np.asarray(data.timestamps, dtype=np.int64)
+    canonical = np.lexsort((i, u))  # by user, item: a fixed order of the distinct pairs
+    tie_key = np.empty(u.shape[0], dtype=np.int64)  # [n] random rank of each pair
+    tie_key[canonical] = np.random.default_rng((seed, _TIE_STREAM)).permutation(u.shape[0])
+    order = np.lexsort((tie_key, ts, u))  # by user, timestamp, then at random
     u, i = u[order], i[order]
     counts = np.bincount(u, minlength=data.n_users)  # [n_users]
     ends = np.cumsum(counts)  # [n_users] one past each user's last row

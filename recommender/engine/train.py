@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from recommender.engine.config import ModelKind, NeuMFConfig, NeuMFModel, SupportsSampledEpoch
 from recommender.engine.data import IdMap, Interactions
 from recommender.engine.metrics import (
+    NonFiniteScores,
     PairScorer,
     SeenItems,
     UserScorer,
@@ -31,6 +32,18 @@ Weights = dict[str, FloatArray]
 # throw the fused towers off their optimum. Both backends implement Adam only, so we keep Adam
 # and take a learning rate ten times smaller (config.extra["pretrain_lr"] overrides it).
 PRETRAIN_LR_FACTOR = 0.1
+
+
+class TrainingDiverged(ValueError):
+    """The training loss or the model's scores became NaN or infinite: the run has no model and
+    no metrics (a NaN model would otherwise rank every held-out item first and score HR 1.0)."""
+
+
+def _diverged_message(phase: str, epoch: int, what: str, config: NeuMFConfig) -> str:
+    return (
+        f"training diverged in {phase} epoch {epoch}: {what} (lr {config.lr:g}; "
+        "try a smaller learning rate)"
+    )
 
 
 @dataclass(frozen=True)
@@ -132,7 +145,8 @@ def evaluate(
 
 
 def validation_metrics(model: NeuMFModel, split: Split, k: int) -> tuple[float, float]:
-    """(HR@K, NDCG@K) of the validation items among their sampled candidates."""
+    """(HR@K, NDCG@K) of the validation items among their sampled candidates. Raises
+    NonFiniteScores when the model scores NaN or +inf."""
     result = sampled_metrics(
         model.predict, split.val_users, split.val_items, split.val_candidates, k
     )
@@ -161,9 +175,13 @@ def _train_phase(
     should_stop: Callable[[], bool] | None,
 ) -> _Phase:
     """Train `epochs` epochs, keeping the weights of the best validation HR@K (NDCG@K breaks
-    ties); stop early after config.patience epochs without improvement, or when asked."""
+    ties); stop early after config.patience epochs without improvement, or when asked.
+    Raises TrainingDiverged as soon as the loss or the validation scores are not finite."""
     k = config.top_k
-    start_hr, start_ndcg = validation_metrics(model, split, k)
+    try:
+        start_hr, start_ndcg = validation_metrics(model, split, k)
+    except NonFiniteScores as exc:
+        raise TrainingDiverged(_diverged_message(phase, 0, str(exc), config)) from exc
     best = _Phase(model.get_weights(), 0, start_hr, start_ndcg, cancelled=False)
     on_device = isinstance(model, SupportsSampledEpoch) and device_name(model) != "cpu"
     sampler = (
@@ -180,27 +198,35 @@ def _train_phase(
             best.cancelled = True
             break
         started = time.perf_counter()
-        if sampler is None:
-            # Negatives drawn on the device: the epoch's rows never cross the host-device bus.
-            assert isinstance(model, SupportsSampledEpoch)
-            loss = model.train_epoch_sampled(
-                split.train_users,
-                split.train_items,
-                negatives=config.negatives,
-                batch_size=config.batch_size,
-                seed=int(rng.integers(0, 2**62)),
-            )
-        else:
-            epoch_rows = sampler.epoch(rng)
-            loss = model.train_epoch(
-                epoch_rows.users,
-                epoch_rows.items,
-                epoch_rows.labels,
-                batch_size=config.batch_size,
-            )
+        # Overflow on the way to a NaN is reported once, as TrainingDiverged below, not as a
+        # RuntimeWarning from every optimizer step.
+        with np.errstate(over="ignore", invalid="ignore"):
+            if sampler is None:
+                # Negatives drawn on the device: the epoch's rows never cross the host-device bus.
+                assert isinstance(model, SupportsSampledEpoch)
+                loss = model.train_epoch_sampled(
+                    split.train_users,
+                    split.train_items,
+                    negatives=config.negatives,
+                    batch_size=config.batch_size,
+                    seed=int(rng.integers(0, 2**62)),
+                )
+            else:
+                epoch_rows = sampler.epoch(rng)
+                loss = model.train_epoch(
+                    epoch_rows.users,
+                    epoch_rows.items,
+                    epoch_rows.labels,
+                    batch_size=config.batch_size,
+                )
         seconds = time.perf_counter() - started
+        if not np.isfinite(loss):
+            raise TrainingDiverged(_diverged_message(phase, epoch, f"the loss is {loss}", config))
         evaluated = time.perf_counter()
-        hr, ndcg = validation_metrics(model, split, k)
+        try:
+            hr, ndcg = validation_metrics(model, split, k)
+        except NonFiniteScores as exc:
+            raise TrainingDiverged(_diverged_message(phase, epoch, str(exc), config)) from exc
         report = EpochReport(
             epoch=epoch,
             loss=float(loss),
@@ -254,6 +280,9 @@ def fit(
     pretrain: train GMF and MLP first (config.extra["pretrain_epochs"], default config.epochs,
     each), fuse them with config.alpha (He et al., section 3.4.1) and continue NeuMF with
     lr = config.extra["pretrain_lr"], default config.lr * PRETRAIN_LR_FACTOR (see above).
+
+    Raises TrainingDiverged when a loss or the model's scores become NaN or infinite: a diverged
+    run gets no metrics (NaN scores would rank every held-out item first).
     """
     started = time.perf_counter()
     if split is None:
@@ -302,7 +331,12 @@ def fit(
             **common,
         )  # fmt: skip
     metrics = {"val_hr": best.best_hr, "val_ndcg": best.best_ndcg}
-    metrics.update(evaluate(model.predict, model.score_users, split, config.top_k))
+    try:
+        metrics.update(evaluate(model.predict, model.score_users, split, config.top_k))
+    except NonFiniteScores as exc:
+        raise TrainingDiverged(
+            _diverged_message(config.model, best.best_epoch, str(exc), train_config)
+        ) from exc
     result = FitResult(
         model=model,
         config=config,

@@ -10,6 +10,7 @@ import pytest
 from recommender.engine.data import (
     IdMap,
     Interactions,
+    MovieLensError,
     detect_format,
     load_movielens,
     synthetic_ml1m_shape,
@@ -129,3 +130,13 @@ def test_synthetic_planted_users_mostly_pick_one_cluster() -> None:
         np.bincount(clusters[data.user_idx == u], minlength=5).max() / 10 for u in range(100)
     ]
     assert np.mean(top_share) > 0.7
+
+
+def test_a_file_in_another_format_is_one_line_naming_file_and_format(tmp_path: Path) -> None:
+    dirs = _ml_files(tmp_path)
+    ratings = dirs["ml-1m"] / "ratings.dat"
+    with pytest.raises(MovieLensError, match=r"ratings.dat does not parse as ml-100k") as info:
+        load_movielens(ratings, "ml-100k")
+    assert "\n" not in str(info.value)
+    with pytest.raises(FileNotFoundError, match=r"no u.data in .* \(format ml-100k\)"):
+        load_movielens(dirs["ml-1m"], "ml-100k")

@@ -21,6 +21,7 @@ NUMPY_MODULES = [
     "recommender.engine.benchmark",
     "recommender.engine.cli",
     "recommender.engine.neumf_numpy",
+    "recommender.engine.threads",
 ]
 
 PROBE = """

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from recommender.engine.metrics import (
+    NonFiniteScores,
     SeenItems,
     full_catalogue_metrics,
     hr_ndcg_from_ranks,
@@ -60,3 +61,30 @@ def test_seen_items_pairs_follow_the_requested_users() -> None:
     seen = SeenItems(np.array([2, 0, 2, 1]), np.array([7, 8, 9, 6]), n_users=3)
     rows, items = seen.pairs(np.array([2, 1]))
     assert sorted(zip(rows.tolist(), items.tolist(), strict=True)) == [(0, 7), (0, 9), (1, 6)]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_infinite_scores_are_refused_not_ranked_first(bad: float) -> None:
+    # Every comparison with NaN is false: counted as "others >= pos", a NaN positive would rank
+    # 0 and score a perfect HR.
+    with pytest.raises(NonFiniteScores, match="not finite"):
+        ranks_from_scores(np.array([bad, 0.5]), np.array([[0.1, 0.2], [0.3, 0.4]]))
+    with pytest.raises(NonFiniteScores, match="candidate scores"):
+        ranks_from_scores(np.array([0.5, 0.5]), np.array([[0.1, bad], [0.3, 0.4]]))
+
+    def predict(users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return np.full(users.shape[0], bad)
+
+    with pytest.raises(NonFiniteScores):
+        sampled_metrics(predict, np.array([0]), np.array([1]), np.array([[2, 3]]), k=1)
+    seen = SeenItems(np.array([0]), np.array([0]), n_users=1)
+    scores = np.array([[0.9, bad, 0.1]], dtype=np.float32)
+    with pytest.raises(NonFiniteScores, match="full-catalogue"):
+        full_catalogue_metrics(lambda u: scores[u], np.array([0]), np.array([1]), seen, 3, k=1)
+
+
+def test_minus_infinity_means_cannot_recommend_and_ranks_last() -> None:
+    # The pipeline scores movies an older model never saw -inf: they rank behind everything.
+    pos = np.array([-np.inf, 0.5])
+    others = np.array([[0.1, -np.inf], [-np.inf, 0.9]])
+    assert ranks_from_scores(pos, others).tolist() == [2, 1]

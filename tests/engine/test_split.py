@@ -25,13 +25,34 @@ def test_latest_item_is_test_and_the_one_before_is_validation() -> None:
     assert train == [(0, 11), (0, 13), (1, 10)]
 
 
-def test_ties_are_broken_by_item_index_the_same_way_every_time() -> None:
+def _held_out(data: Interactions, seed: int) -> tuple[int, int]:
+    """(test item, validation item) raw ids of the one user in `data`."""
+    split = leave_one_out(data, n_candidates=0, seed=seed)
+    return data.items.raw_of(int(split.test_items[0])), data.items.raw_of(int(split.val_items[0]))
+
+
+def test_timestamp_ties_are_broken_at_random_with_the_seed() -> None:
+    # Items 20, 30 and 40 share the latest second; 10 came earlier and always stays in train.
     data = Interactions.from_arrays([1, 1, 1, 1], [40, 30, 20, 10], [5, 5, 5, 1])
-    for seed in range(3):
+    held = {seed: _held_out(data, seed) for seed in range(30)}
+    assert all(test in (20, 30, 40) and val in (20, 30, 40) for test, val in held.values())
+    assert all(test != val for test, val in held.values())
+    tests = [test for test, _ in held.values()]
+    # Every tied item is held out for some seed: not always the highest id (40), as before.
+    assert set(tests) == {20, 30, 40}
+    assert max(tests.count(item) for item in (20, 30, 40)) < 20  # about 10 each
+    # A fixed seed gives the same split every time, whatever order the rows come in.
+    shuffled = Interactions.from_arrays([1, 1, 1, 1], [20, 10, 40, 30], [5, 1, 5, 5])
+    for seed in range(30):
+        assert _held_out(data, seed) == held[seed] == _held_out(shuffled, seed)
+
+
+def test_users_without_ties_keep_their_latest_items_held_out_for_every_seed() -> None:
+    data = Interactions.from_arrays([1, 1, 1, 2, 2, 2], [1, 2, 3, 1, 2, 3], [5, 5, 5, 1, 2, 3])
+    for seed in range(10):
         split = leave_one_out(data, n_candidates=0, seed=seed)
-        # items 20, 30, 40 share the latest timestamp: the highest index is "latest"
-        assert data.items.raw(split.test_items).tolist() == [40]
-        assert data.items.raw(split.val_items).tolist() == [30]
+        assert data.items.raw_of(int(split.test_items[1])) == 3  # user 2's latest
+        assert data.items.raw_of(int(split.val_items[1])) == 2
 
 
 def test_users_with_fewer_than_three_interactions_stay_in_train() -> None:

@@ -9,7 +9,7 @@ from recommender.engine.baselines import Popularity
 from recommender.engine.config import NeuMFConfig
 from recommender.engine.data import Interactions, synthetic_planted
 from recommender.engine.split import Split, leave_one_out
-from recommender.engine.train import EpochReport, evaluate, fit
+from recommender.engine.train import EpochReport, TrainingDiverged, evaluate, fit
 
 CONFIG = NeuMFConfig(gmf_dim=8, mlp_layers=(32, 16, 8), lr=0.003, epochs=6, batch_size=256)
 
@@ -87,3 +87,30 @@ def test_test_items_are_never_used_for_model_selection(planted: tuple[Interactio
     b = fit(data, config, seed=0, split=scrambled)
     assert a.best_epoch == b.best_epoch
     assert [h.loss for h in a.history] == [h.loss for h in b.history]
+
+
+# Adam moves each weight by about lr a step: at 1e10 the float32 forward overflows to inf and
+# the loss turns NaN within the first epoch.
+DIVERGING = NeuMFConfig(gmf_dim=8, mlp_layers=(16, 8), lr=1e10, epochs=3)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a_diverged_run_fails_instead_of_scoring_perfectly(
+    backend: str, planted: tuple[Interactions, Split]
+) -> None:
+    if backend == "torch":
+        pytest.importorskip("torch")
+    data, split = planted
+    seen: list[EpochReport] = []
+    with pytest.raises(TrainingDiverged, match=r"neumf epoch 1: the loss is nan \(lr 1e\+10"):
+        fit(data, DIVERGING, backend=backend, device="cpu", seed=0, split=split,
+            on_epoch=seen.append)  # fmt: skip
+    assert seen == []  # the NaN epoch is never reported as a result
+
+
+def test_a_pretraining_tower_that_diverges_fails_the_run(
+    planted: tuple[Interactions, Split],
+) -> None:
+    data, split = planted
+    with pytest.raises(TrainingDiverged, match="gmf epoch 1"):
+        fit(data, DIVERGING, seed=0, split=split, pretrain=True)

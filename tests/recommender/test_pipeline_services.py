@@ -195,6 +195,32 @@ def test_failed_run_leaves_the_active_version_serving(
     assert TrainingLock.objects.get(name=services.LOCK_NAME).expires_at is None  # released
 
 
+@pytest.mark.parametrize("with_active", [True, False])
+def test_a_diverged_run_fails_with_the_engines_message_and_never_activates(
+    rating_world: RatingWorld, eager_celery, django_capture_on_commit_callbacks, with_active: bool
+):
+    """lr 1e10 sends the float32 loss to NaN in the first epoch. A NaN model ranks every held-out
+    item first (validation HR 1.0), so it would win the activation comparison if it got there."""
+    first = _start(django_capture_on_commit_callbacks) if with_active else None
+
+    diverged = _start(django_capture_on_commit_callbacks, config={**GOOD_CONFIG, "lr": 1e10})
+
+    assert diverged.status == TrainingRun.Status.FAILED
+    assert "TrainingDiverged: training diverged in neumf epoch 1: the loss is nan" in (
+        diverged.error
+    )
+    assert diverged.finished is not None
+    assert diverged.test_metrics == {}
+    assert all(np.isfinite(e["loss"]) for e in diverged.epochs)  # the NaN epoch is not recorded
+    assert not ModelVersion.objects.filter(training_run=diverged).exists()
+    active = ModelVersion.objects.filter(is_active=True)
+    if first is None:
+        assert not active.exists()
+    else:
+        assert active.get().training_run_id == first.pk
+    assert TrainingLock.objects.get(name=services.LOCK_NAME).expires_at is None  # released
+
+
 def test_run_without_ratings_fails_with_its_reason(
     db, pipeline_settings, eager_celery, django_capture_on_commit_callbacks
 ):

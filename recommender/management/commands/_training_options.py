@@ -1,16 +1,41 @@
-"""Options shared by the training commands: backend, epochs and config overrides as JSON."""
+"""Options shared by the training commands: backend, epochs, config overrides as JSON, threads."""
 
 from __future__ import annotations
 
 import json
-from argparse import ArgumentParser
+from argparse import ArgumentParser, ArgumentTypeError
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import CommandError
 
+from recommender.engine.threads import limit_threads, parse_threads
 from recommender.engine.train import EpochReport
 from recommender.models import Backend
+
+
+def _threads(text: str) -> int:
+    try:
+        return parse_threads(text)
+    except ValueError as exc:
+        raise ArgumentTypeError(str(exc)) from None
+
+
+def add_threads_argument(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=_threads,
+        help="BLAS / OpenMP / torch threads of this process (default: RECSITE_THREADS, else "
+        "OMP_NUM_THREADS and the like, else half the cores, at most 4)",
+    )
+
+
+def threads_limit(options: dict[str, Any]) -> int:
+    """Size this process's thread pools before it trains or scores (--threads or the default)."""
+    try:
+        return limit_threads(options.get("threads"))
+    except ValueError as exc:  # a bad RECSITE_THREADS
+        raise CommandError(str(exc)) from exc
 
 
 def add_training_arguments(parser: ArgumentParser) -> None:
@@ -26,6 +51,7 @@ def add_training_arguments(parser: ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="activate even if not better than the active model"
     )
+    add_threads_argument(parser)
 
 
 def training_options(options: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -8,6 +8,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recommender import services, tasks
+from recommender.management.commands._training_options import (
+    add_threads_argument,
+    threads_limit,
+)
 from recommender.models import ModelVersion
 
 
@@ -19,6 +23,7 @@ class Command(BaseCommand):
             "--model-version", type=int, dest="version_id", help="default: the active version"
         )
         parser.add_argument("--async", action="store_true", dest="run_async")
+        add_threads_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         query = ModelVersion.objects.all()
@@ -34,6 +39,7 @@ class Command(BaseCommand):
             tasks.model_version_precompute.delay(version.pk)
             self.stdout.write(f"Precompute of version {version.pk} queued.")
             return
+        threads_limit(options)
         started = time.perf_counter()
         rows = services.model_version_precompute(model_version_id=version.pk)
         self.stdout.write(

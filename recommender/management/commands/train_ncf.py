@@ -11,6 +11,7 @@ from recommender import services
 from recommender.management.commands._training_options import (
     add_training_arguments,
     epoch_line,
+    threads_limit,
     training_options,
 )
 from recommender.models import ModelVersion, TrainingRun
@@ -73,6 +74,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         backend, config = training_options(options)
+        threads_limit(options)
         train_in_process(
             self,
             backend=backend,
