@@ -200,6 +200,41 @@ def cold_scores_for(
     return cs.cold_scores(snapshot.popularity, affinity), affinity
 
 
+def taste_affinities(
+    snapshot: CatalogSnapshot,
+    movie_ids: IntArray,
+    user_ids: IntArray,
+    ratings: NDArray[np.float64],
+    favourites: dict[int, list[int]],
+) -> F32:
+    """Genre affinity of each user to each movie, as cold_scores_for computes it online, for a
+    batch of users (the precompute): [n_users, len(movie_ids)], 0 where a user gave no signal.
+
+    movie_ids: [n_items] in the model's order; user_ids: [n_users]; ratings: [m, 3] rows of
+    (user id, movie id, score); favourites: onboarding genre ids by user id.
+    """
+    cat = snapshot.index(movie_ids)  # [n_items], -1 for a movie gone from the catalog
+    genres = snapshot.item_genres[np.maximum(cat, 0)] * (cat >= 0)[:, None]  # [n_items, G]
+    out = np.zeros((user_ids.shape[0], movie_ids.shape[0]), np.float32)
+    order = np.argsort(ratings[:, 0], kind="stable")
+    by_user = ratings[order]
+    starts = np.searchsorted(by_user[:, 0], user_ids, side="left")
+    stops = np.searchsorted(by_user[:, 0], user_ids, side="right")
+    for row, user_id in enumerate(user_ids.tolist()):
+        mine = by_user[starts[row] : stops[row]]
+        idx = snapshot.index(mine[:, 1].astype(np.int64))
+        keep = idx >= 0
+        favourite = snapshot.genre_vector(favourites.get(user_id, []))
+        if not favourite.any() and not keep.any():
+            continue
+        profile = cs.genre_profile(
+            snapshot.item_genres, favourite, idx[keep], mine[keep, 2].astype(np.float32)
+        )
+        if np.any(profile):
+            out[row] = cs.genre_affinity(genres, profile)
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class AlignedModel:
     """A model version laid over the catalog snapshot: every movie gets an item row, the trained

@@ -460,16 +460,14 @@ def _score(state: _UserState) -> F32:
         ncf = None
     ramp = int(settings.RECSITE_COLD_START_RATINGS)
     state.alpha = cs.blend_alpha(state.n_ratings, ramp) if ncf is not None else 0.0
-    if ncf is not None and state.alpha >= 1.0:
-        state.scores = cs.normalise(ncf)  # the cold score has no weight left: skip its queries
-        state.source = "ncf"
-        return state.scores
     cold, affinity = cold_scores_for(
         state.snapshot,
         favourite_genre_ids=state.favourite_genre_ids,
         rated_idx=state.rated_idx,
         rated_scores=state.rated_idx_scores,
     )
+    if ncf is not None:
+        ncf = cs.with_taste(ncf, affinity)  # the user's genres weigh at every stage
     state.affinity = affinity
     state.scores = cs.blend(ncf, cold, state.alpha)
     if state.alpha >= 1.0:

@@ -24,8 +24,10 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from catalog.models import Movie
-from ratings.models import Rating
+from ratings.models import Profile, Rating
 from recommender.adapters import ratings_snapshot
+from recommender.coldstart import catalog_snapshot, taste_affinities
+from recommender.engine import coldstart as cs
 from recommender.engine.artifacts import META_FILE, read_meta, save_artifact, sha256_file
 from recommender.engine.config import NeuMFConfig
 from recommender.engine.metrics import sampled_metrics
@@ -669,12 +671,21 @@ def recommendations_precompute_chunk(*, model_version_id: int, user_ids: Iterabl
     movie_ids = np.empty((0, 0), dtype=np.int64)
     top_scores = np.empty((0, 0), dtype=np.float32)
     if ids.shape[0] and k > 0:
-        scores = np.asarray(served.loaded.score_users(idx), dtype=np.float32)  # [n, n_items]
+        probs = served.loaded.score_users(idx)  # [n, n_items]
+        ratings = np.array(
+            Rating.objects.filter(user_id__in=ids.tolist()).values_list(
+                "user_id", "movie_id", "score"
+            ),
+            dtype=np.float64,
+        ).reshape(-1, 3)
+        # The same taste shift as online scoring (recommender.selectors._score), so a fresh
+        # precomputed list and an online one agree.
+        affinity = taste_affinities(
+            catalog_snapshot(), served.items.ids, ids, ratings, _favourite_genres(ids)
+        )
+        scores = cs.with_taste(cs.logits_from_probabilities(probs), affinity)
         scores[:, ~in_catalog] = -np.inf
-        rated = np.array(
-            Rating.objects.filter(user_id__in=ids.tolist()).values_list("user_id", "movie_id"),
-            dtype=np.int64,
-        ).reshape(-1, 2)
+        rated = ratings[:, :2].astype(np.int64)
         r_item = served.items.index(rated[:, 1])
         keep = r_item >= 0
         scores[np.searchsorted(ids, rated[keep, 0]), r_item[keep]] = -np.inf
@@ -691,6 +702,16 @@ def recommendations_precompute_chunk(*, model_version_id: int, user_ids: Iterabl
             model_version_id=version.pk, user_id__in=wanted.tolist()
         ).delete()
         return _recommendations_insert(version.pk, ids, movie_ids, top_scores)
+
+
+def _favourite_genres(user_ids: np.ndarray) -> dict[int, list[int]]:
+    favourites: dict[int, list[int]] = {}
+    pairs = Profile.favourite_genres.through.objects.filter(
+        profile__user_id__in=user_ids.tolist()
+    ).values_list("profile__user_id", "genre_id")
+    for user_id, genre_id in pairs:
+        favourites.setdefault(int(user_id), []).append(int(genre_id))
+    return favourites
 
 
 def _recommendations_insert(

@@ -22,6 +22,11 @@ DAMPING_COUNT = 10.0
 POPULARITY_WEIGHTS = (0.45, 0.35, 0.20)  # damped mean, log count, recent activity
 GENRE_WEIGHT = 0.5  # share of genre affinity in the cold score when the user gave any signal
 LIKED_SCORE = 3.5  # ratings at or above this count as "liked" for reasons and genre affinity
+# Log-probability shift per unit of genre affinity (a cosine in [-1, 1]) added to the model's
+# scores at every stage: NeuMF trained on implicit feedback ranks a user with a dozen ratings mostly by
+# popularity; this keeps the picks on the user's own kinds of film. Chosen with the taste test
+# (benchmarks/taste.py, docs/benchmarks.md), which also records its cost in held-out recall.
+TASTE_GAIN = 2.0
 
 
 def blend_alpha(n_ratings: int, ramp: int) -> float:
@@ -107,6 +112,27 @@ def genre_affinity(item_genres: FloatArray, profile: FloatArray) -> F32:
     sizes = np.sqrt(np.maximum(item_genres.sum(axis=1), 1.0))  # [n_items]
     affinity: F32 = ((item_genres @ profile) / sizes).astype(np.float32)
     return affinity
+
+
+def with_taste(logits: FloatArray, affinity: FloatArray | None, gain: float = TASTE_GAIN) -> F32:
+    """The user's ranking score: log sigmoid(logits) + gain * affinity, so the model's probability
+    is multiplied by exp(gain * affinity) (a product of the model and a genre-taste expert).
+    In log-probability, films the model is near-certain of (the all-time popular ones, p close
+    to 1) no longer tower over the rest as their logits do. logits, affinity: [..., n]; affinity
+    None scores by the model alone. The order is the model's own wherever affinity is equal."""
+    z = np.asarray(logits, dtype=np.float64)
+    log_p = -np.logaddexp(0.0, -z)  # log sigmoid(z), stable for any z
+    if affinity is not None and gain != 0.0:
+        log_p = log_p + gain * np.asarray(affinity, dtype=np.float64)
+    out: F32 = log_p.astype(np.float32)
+    return out
+
+
+def logits_from_probabilities(probs: FloatArray) -> F32:
+    """The inverse sigmoid of model probabilities [...], clipped so 0 and 1 stay finite."""
+    p = np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0 - 1e-7)
+    out: F32 = np.log(p / (1.0 - p)).astype(np.float32)
+    return out
 
 
 def cold_scores(popularity: FloatArray, affinity: FloatArray | None) -> F32:
