@@ -246,6 +246,10 @@ class AlignedModel:
     scorer: cs.VectorScorer  # over catalog indices
     foldin_side: ItemSide  # the frozen item side for the engine's fold-in, catalog indices
     unit: F32  # [n_cat, d] unit item vectors for cosine similarity
+    # Co-rating neighbours as catalog indices ([n_cat, k], -1 padding: a neighbour gone from the
+    # catalog, or none) and their similarities; None when the version has none (older artifact).
+    neighbours: IntArray | None = None
+    neighbour_sims: F32 | None = None
 
 
 def aligned_model(served: ServingModel, snapshot: CatalogSnapshot) -> AlignedModel:
@@ -283,6 +287,7 @@ def aligned_model(served: ServingModel, snapshot: CatalogSnapshot) -> AlignedMod
             catalog_weights["gmf_item"] = table[:, :gd]
         if "mlp_item" in served.weights:
             catalog_weights["mlp_item"] = table[:, gd:]
+        neighbours, neighbour_sims = _aligned_neighbours(served, snapshot, model_rows)
         aligned = AlignedModel(
             version_id=served.version_id,
             snapshot_key=snapshot.key,
@@ -290,6 +295,8 @@ def aligned_model(served: ServingModel, snapshot: CatalogSnapshot) -> AlignedMod
             scorer=cs.VectorScorer(served.weights, served.config, table),
             foldin_side=prepare_item_side(catalog_weights, served.config),
             unit=cs.unit_rows(vectors),
+            neighbours=neighbours,
+            neighbour_sims=neighbour_sims,
         )
         served.aligned = aligned
         logger.info(
@@ -300,3 +307,22 @@ def aligned_model(served: ServingModel, snapshot: CatalogSnapshot) -> AlignedMod
             (time.perf_counter() - started) * 1000,
         )
         return aligned
+
+
+def _aligned_neighbours(
+    served: ServingModel, snapshot: CatalogSnapshot, model_rows: IntArray
+) -> tuple[IntArray | None, F32 | None]:
+    """The version's co-rating neighbours moved onto catalog indices: [n_cat, k] each, a movie
+    not in the model (or a neighbour gone from the catalog) left at -1 / 0."""
+    nb, sims = served.neighbours, served.neighbour_sims
+    if nb is None or sims is None:
+        return None, None
+    cat_of_row = snapshot.index(served.items.ids)  # [n_items] catalog index or -1
+    out = np.full((snapshot.n, nb.shape[1]), -1, np.int64)
+    out_sims = np.zeros((snapshot.n, nb.shape[1]), np.float32)
+    in_model = model_rows >= 0
+    rows = nb[model_rows[in_model]]  # [n_in, k] model rows
+    mapped = np.where(rows >= 0, cat_of_row[np.maximum(rows, 0)], -1)
+    out[in_model] = mapped
+    out_sims[in_model] = np.where(mapped >= 0, sims[model_rows[in_model]], 0.0)
+    return out, out_sims

@@ -52,6 +52,10 @@ class ServingModel:
     trained_until: datetime | None  # ratings after this are not in the user rows
     precomputed_at: datetime | None
     aligned: AlignedModel | None = None
+    # Co-rating neighbours in the model's item order ([n_items, k], -1 padding) and their
+    # similarities ([n_items, k]); None for an artifact saved before they were (embedding cosine).
+    neighbours: NDArray[np.int64] | None = None
+    neighbour_sims: F32 | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def user_row(self, user_id: int) -> F32 | None:
@@ -110,6 +114,8 @@ def load_version(version: ModelVersion) -> ServingModel:
     )
     if item_vectors.shape[0] != len(loaded.items) or item_table.shape[0] != len(loaded.items):
         raise ValueError("artifact item tables disagree with its item id map")
+    neighbours_fn = getattr(loaded, "neighbours", None)
+    neighbours = neighbours_fn() if callable(neighbours_fn) else None
     run = version.training_run
     served = ServingModel(
         version_id=version.pk,
@@ -128,6 +134,8 @@ def load_version(version: ModelVersion) -> ServingModel:
         ).astype(np.float32),
         trained_until=run.ratings_until if run is not None else None,
         precomputed_at=version.precomputed_at,
+        neighbours=None if neighbours is None else neighbours[0],
+        neighbour_sims=None if neighbours is None else neighbours[1],
     )
     logger.info(
         "loaded model version %s (%s on %s): %d users, %d items in %.0f ms",

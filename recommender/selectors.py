@@ -591,31 +591,45 @@ def _liked_anchor(state: _UserState) -> int | None:
 def _similar_picks(
     state: _UserState, idx: int, k: int, allowed: BoolArray, *, anchor_is_rated: bool = True
 ) -> list[_Pick]:
+    """The k movies most like catalog index `idx`: its co-rating neighbours (who liked it also
+    liked), filled up from content (genres, decade) when they are fewer than k or the movie has
+    too few ratings; the item-embedding cosine for a version saved without neighbours."""
     snap, aligned = state.snapshot, state.aligned
     title_ref = int(snap.movie_ids[idx])
-    if aligned is not None and aligned.in_model[idx]:
+    text = (
+        "Because you liked {title}"
+        if anchor_is_rated
+        else "Viewers who liked {title} also liked this"
+    )
+    picks: list[_Pick] = []
+    if (
+        aligned is not None
+        and aligned.neighbours is not None
+        and aligned.neighbour_sims is not None
+    ):
+        row, row_sims = aligned.neighbours[idx], aligned.neighbour_sims[idx]  # [K] each
+        ok = row >= 0
+        ok[ok] = allowed[row[ok]]
+        picks = [
+            _Pick(int(snap.movie_ids[i]), float(sim), "ncf", text, title_ref)
+            for i, sim in zip(row[ok][:k].tolist(), row_sims[ok][:k].tolist(), strict=True)
+        ]
+        if len(picks) >= k:
+            return picks
+        allowed = allowed.copy()
+        allowed[row[ok][:k]] = False
+    elif aligned is not None and aligned.in_model[idx]:
         sims = aligned.unit @ aligned.unit[idx]  # [n_cat] cosine
         if not np.all(np.isfinite(sims)):
             raise ValueError(f"model version {aligned.version_id} has non-finite item vectors")
         chosen = cs.top_k(sims, k, allowed)
-        text = (
-            "Because you liked {title}"
-            if anchor_is_rated
-            else "Viewers who liked {title} also liked this"
-        )
         return [
             _Pick(int(snap.movie_ids[i]), float(sims[i]), "ncf", text, title_ref) for i in chosen
         ]
-    genres = snap.item_genres  # content fallback: Jaccard genre overlap, popularity breaks ties
-    inter = genres @ genres[idx]  # [n_cat]
-    union = genres.sum(axis=1) + genres[idx].sum() - inter
-    jaccard = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-    same_decade = (snap.decades == snap.decades[idx]) & (snap.decades >= 0)
-    score = jaccard + 0.1 * same_decade + 0.2 * snap.popularity
-    chosen = (
-        cs.top_k(score, k, allowed & (inter > 0)) if inter.any() else cs.top_k(score, k, allowed)
-    )
-    return [
+    # Content: Jaccard genre overlap, popularity breaks ties; after co-rating picks, below them.
+    score, inter = _content_similarity(snap, idx)
+    chosen = cs.top_k(score, k - len(picks), allowed & (inter > 0) if inter.any() else allowed)
+    return picks + [
         _Pick(
             int(snap.movie_ids[i]),
             float(score[i]),
@@ -627,6 +641,18 @@ def _similar_picks(
     ]
 
 
+def _content_similarity(snap: CatalogSnapshot, idx: int) -> tuple[F32, F32]:
+    """Genre Jaccard + 0.1 same decade + 0.2 popularity of every movie to `idx`, and the genre
+    overlap counts: [n_cat] each."""
+    genres = snap.item_genres
+    inter = genres @ genres[idx]  # [n_cat]
+    union = genres.sum(axis=1) + genres[idx].sum() - inter
+    jaccard = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    same_decade = (snap.decades == snap.decades[idx]) & (snap.decades >= 0)
+    score = jaccard + 0.1 * same_decade + 0.2 * snap.popularity
+    return score.astype(np.float32), inter
+
+
 # -- reasons --------------------------------------------------------------------------------
 
 
@@ -635,16 +661,22 @@ def _stars(score: float) -> str:
 
 
 def _because_reasons(state: _UserState, chosen: IntArray) -> list[tuple[str, int | None]]:
-    """For each recommended catalog index, the user's rated movie nearest in item embedding
-    space (liked ones first): ("Because you rated {title} 5 stars", that movie's id)."""
+    """For each recommended catalog index, the movie the user liked (3.5 stars or more; never a
+    low-rated one) nearest to it: by co-rating similarity when the version has neighbours (by
+    genres and decade where no liked movie is co-rated with it), else by item embedding:
+    ("Because you rated {title} 5 stars", that movie's id)."""
     aligned, snap = state.aligned, state.snapshot
-    if aligned is None or state.rated_idx.shape[0] == 0 or chosen.shape[0] == 0:
-        return [(_cold_reason(state, int(i)), None) for i in chosen]
     liked = state.rated_idx_scores >= cs.LIKED_SCORE
-    pool = state.rated_idx[liked] if liked.any() else state.rated_idx
-    pool_scores = state.rated_idx_scores[liked] if liked.any() else state.rated_idx_scores
-    sims = aligned.unit[chosen] @ aligned.unit[pool].T  # [k, n_pool]
-    sims += 0.02 * (pool_scores - cs.LIKED_SCORE)  # near-ties go to the higher rating
+    if aligned is None or not liked.any() or chosen.shape[0] == 0:
+        return [(_cold_reason(state, int(i)), None) for i in chosen]
+    pool, pool_scores = state.rated_idx[liked], state.rated_idx_scores[liked]
+    if aligned.neighbours is not None and aligned.neighbour_sims is not None:
+        sims = _co_rating_sims(aligned.neighbours, aligned.neighbour_sims, chosen, pool)
+        for row in np.flatnonzero(~(sims > 0).any(axis=1)):
+            sims[row] = _content_similarity(snap, int(chosen[row]))[0][pool]
+    else:
+        sims = aligned.unit[chosen] @ aligned.unit[pool].T  # [k, n_pool]
+    sims = sims + 0.02 * (pool_scores - cs.LIKED_SCORE)  # near-ties go to the higher rating
     best = np.argmax(sims, axis=1)  # [k]
     return [
         (
@@ -653,6 +685,17 @@ def _because_reasons(state: _UserState, chosen: IntArray) -> list[tuple[str, int
         )
         for b in best
     ]
+
+
+def _co_rating_sims(neighbours: IntArray, sims: F32, chosen: IntArray, pool: IntArray) -> F32:
+    """Co-rating similarity of each chosen movie to each pool movie, either way round (the
+    larger of "pool movie in chosen's neighbours" and the reverse): [len(chosen), len(pool)]."""
+    forward = neighbours[chosen][:, :, None] == pool[None, None, :]  # [k, K, n_pool]
+    out = np.max(np.where(forward, sims[chosen][:, :, None], 0.0), axis=1)  # [k, n_pool]
+    backward = neighbours[pool][:, :, None] == chosen[None, None, :]  # [n_pool, K, k]
+    back = np.max(np.where(backward, sims[pool][:, :, None], 0.0), axis=1)  # [n_pool, k]
+    result: F32 = np.maximum(out, back.T).astype(np.float32)
+    return result
 
 
 def _cold_reason(state: _UserState, idx: int) -> str:

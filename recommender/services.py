@@ -31,6 +31,7 @@ from recommender.engine import coldstart as cs
 from recommender.engine.artifacts import META_FILE, read_meta, save_artifact, sha256_file
 from recommender.engine.config import NeuMFConfig
 from recommender.engine.metrics import sampled_metrics
+from recommender.engine.similarity import co_rating_neighbours
 from recommender.engine.train import EpochReport, FitResult, evaluate, fit
 from recommender.models import (
     FINISHED_STATUSES,
@@ -446,8 +447,17 @@ def _train(
     _lock_renew(training_run_id=run.pk, token=token)
 
     clock = time.perf_counter()
+    # "More like this" neighbours from every rating of the snapshot (liked ones co-occurring),
+    # in the model's item order: data's id map is the one fit trained with.
+    neighbours = co_rating_neighbours(
+        data.user_idx, data.item_idx, data.n_users, data.n_items, scores=snapshot.scores
+    )
+    timings["neighbours"] = time.perf_counter() - clock
+    _lock_renew(training_run_id=run.pk, token=token)
+
+    clock = time.perf_counter()
     name = f"run-{run.pk}"
-    directory = _artifact_save(result, name, training_run_id=run.pk)
+    directory = _artifact_save(result, name, training_run_id=run.pk, neighbours=neighbours)
     timings["save"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -485,7 +495,13 @@ def _train(
     return version.pk
 
 
-def _artifact_save(result: FitResult, name: str, *, training_run_id: int) -> Path:
+def _artifact_save(
+    result: FitResult,
+    name: str,
+    *,
+    training_run_id: int,
+    neighbours: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Path:
     """Write the artifact next to its final place and rename it in (the engine does the atomic
     part); leftovers of a killed attempt of this run are removed first."""
     root = Path(settings.ARTIFACT_DIR)
@@ -493,7 +509,11 @@ def _artifact_save(result: FitResult, name: str, *, training_run_id: int) -> Pat
     for leftover in root.glob(f".{name}.*"):
         shutil.rmtree(leftover, ignore_errors=True)
     return save_artifact(
-        root / name, result, extra={"training_run_id": training_run_id}, overwrite=True
+        root / name,
+        result,
+        extra={"training_run_id": training_run_id},
+        neighbours=neighbours,
+        overwrite=True,
     )
 
 

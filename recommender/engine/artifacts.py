@@ -1,4 +1,4 @@
-"""Pickle-free model artifacts: weights.npz, split.npz and a checksummed meta.json."""
+"""Pickle-free model artifacts: weights, split and neighbours (npz) and a checksummed meta.json."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.npz"
 SPLIT_FILE = "split.npz"
+NEIGHBOURS_FILE = "neighbours.npz"
 META_FILE = "meta.json"
 FloatArray = NDArray[np.floating]
 
@@ -77,17 +78,22 @@ def save_model_artifact(
     fingerprint: str | None = None,
     split: Split | None = None,
     extra: dict[str, Any] | None = None,
+    neighbours: tuple[NDArray[np.int64], NDArray[np.float32]] | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write an artifact atomically: everything goes to a temporary sibling directory that is
     renamed into place, so a reader sees the whole artifact or none. Returns the directory.
-    weights: canonical names -> arrays (see config.NeuMFModel). `extra` must be JSON values."""
+    weights: canonical names -> arrays (see config.NeuMFModel). `extra` must be JSON values.
+    neighbours: (indices [n_items, k] int64, -1 padding; sims [n_items, k] float32), the items'
+    co-rating neighbours (similarity.co_rating_neighbours) in the id map's order."""
     target = Path(directory).resolve()
     if target.exists() and not overwrite:
         raise ArtifactError(f"{target} exists; pass overwrite=True to replace it")
     shapes = weight_shapes(len(users), len(items), config)
     if set(weights) != set(shapes) or any(tuple(weights[n].shape) != s for n, s in shapes.items()):
         raise ArtifactError("weights do not match the config and id maps")
+    if neighbours is not None:
+        _check_neighbours(neighbours[0], neighbours[1], len(items))
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
@@ -119,6 +125,14 @@ def save_model_artifact(
                 "sha256": _write_npz(tmp / SPLIT_FILE, dict(split.arrays())),
                 "n_candidates": split.n_candidates,
             }
+        if neighbours is not None:
+            nb = np.ascontiguousarray(neighbours[0], dtype=np.int64)
+            sims = np.ascontiguousarray(neighbours[1], dtype=np.float32)
+            meta["neighbours"] = {
+                "file": NEIGHBOURS_FILE,
+                "sha256": _write_npz(tmp / NEIGHBOURS_FILE, {"neighbours": nb, "sims": sims}),
+                "k": int(nb.shape[1]),
+            }
         with (tmp / META_FILE).open("w", encoding="utf-8") as fh:
             json.dump(meta, fh, indent=1)
             fh.flush()
@@ -146,9 +160,11 @@ def save_artifact(
     result: FitResult,
     *,
     extra: dict[str, Any] | None = None,
+    neighbours: tuple[NDArray[np.int64], NDArray[np.float32]] | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Save a FitResult (best weights, config, id maps, metrics, history, split candidates)."""
+    """Save a FitResult (best weights, config, id maps, metrics, history, split candidates),
+    and the items' co-rating neighbours when given (see save_model_artifact)."""
     return save_model_artifact(
         directory,
         weights=result.model.get_weights(),
@@ -161,6 +177,7 @@ def save_artifact(
         fingerprint=result.fingerprint,
         split=result.split,
         extra={"best_epoch": result.best_epoch, "seed": result.seed, **(extra or {})},
+        neighbours=neighbours,
         overwrite=overwrite,
     )
 
@@ -222,6 +239,20 @@ class LoadedModel:
         ).astype(np.float32)  # [n_items, d]
         return vectors
 
+    def neighbours(self) -> tuple[NDArray[np.int64], NDArray[np.float32]] | None:
+        """The items' co-rating neighbours (indices [n_items, k], -1 padding; sims [n_items, k]),
+        or None for an artifact saved without them (older versions)."""
+        info = self.meta.get("neighbours")
+        if not info:
+            return None
+        arrays = _load_npz(self.directory / info["file"], info["sha256"])
+        try:
+            nb, sims = arrays["neighbours"], arrays["sims"]
+        except KeyError as exc:
+            raise ArtifactError(f"{info['file']} lacks {exc}") from exc
+        _check_neighbours(nb, sims, len(self.items))
+        return nb.astype(np.int64), sims.astype(np.float32)
+
     def split(self) -> Split:
         """The train pairs and the fixed validation / test candidates of the training run."""
         info = self.meta.get("split")
@@ -229,6 +260,19 @@ class LoadedModel:
             raise ArtifactError(f"{self.directory} holds no split")
         arrays = _load_npz(self.directory / info["file"], info["sha256"])
         return Split.from_arrays(len(self.users), len(self.items), arrays)
+
+
+def _check_neighbours(nb: NDArray[Any], sims: NDArray[Any], n_items: int) -> None:
+    if nb.ndim != 2 or nb.shape != sims.shape or nb.shape[0] != n_items:
+        raise ArtifactError(
+            f"neighbours {nb.shape} / sims {sims.shape} do not match {n_items} items"
+        )
+    if not np.issubdtype(nb.dtype, np.integer) or (
+        nb.size and (nb.min() < -1 or nb.max() >= n_items)
+    ):
+        raise ArtifactError("neighbour indices are out of range")
+    if not np.all(np.isfinite(sims)):
+        raise ArtifactError("neighbour similarities are not finite")
 
 
 def _load_npz(path: Path, sha256: str) -> dict[str, NDArray[Any]]:

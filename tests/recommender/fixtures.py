@@ -16,9 +16,11 @@ from django.utils import timezone
 from catalog.models import Genre, Movie
 from ratings.models import Rating
 from ratings.services import movie_stats_refresh
+from recommender.adapters import ratings_snapshot
 from recommender.engine.artifacts import save_artifact, save_model_artifact
 from recommender.engine.config import NeuMFConfig
 from recommender.engine.data import Interactions
+from recommender.engine.similarity import co_rating_neighbours
 from recommender.engine.split import leave_one_out
 from recommender.engine.train import fit
 from recommender.models import ModelVersion, TrainingRun
@@ -125,10 +127,12 @@ def train_version(
     activate: bool = True,
     config: NeuMFConfig = TINY_CONFIG,
     poison: bool = False,
+    neighbours: bool = True,
 ) -> ModelVersion:
     """Train on every rating in the DB with the engine's fit(), save the artifact into
     ARTIFACT_DIR, and record the TrainingRun and ModelVersion rows as the pipeline would.
-    poison: save NaN output weights in a well-formed artifact (a diverged training run)."""
+    poison: save NaN output weights in a well-formed artifact (a diverged training run).
+    neighbours: save the co-rating neighbours (False: an artifact from before they existed)."""
     from django.conf import settings
 
     triples = list(Rating.objects.values_list("user_id", "movie_id", "rated_at"))
@@ -149,8 +153,20 @@ def train_version(
             users=result.users,
             items=result.items,
         )
-    else:
+    elif not neighbours:
         save_artifact(Path(settings.ARTIFACT_DIR) / name, result)
+    else:
+        # The pipeline's "more like this" neighbours, from the same ratings (liked co-ratings).
+        snapshot = ratings_snapshot()
+        neighbours = co_rating_neighbours(
+            snapshot.interactions.user_idx,
+            snapshot.interactions.item_idx,
+            snapshot.interactions.n_users,
+            snapshot.interactions.n_items,
+            scores=snapshot.scores,
+        )
+        assert snapshot.interactions.items == result.items
+        save_artifact(Path(settings.ARTIFACT_DIR) / name, result, neighbours=neighbours)
     now = timezone.now()
     run = TrainingRun.objects.create(
         status=TrainingRun.Status.SUCCEEDED,

@@ -15,8 +15,9 @@ from django.utils import timezone
 from ratings.models import Rating
 from ratings.services import rating_upsert
 from recommender import services
-from recommender.engine.artifacts import load_artifact
+from recommender.engine.artifacts import load_artifact, read_meta
 from recommender.models import ModelVersion, Recommendation, TrainingLock, TrainingRun
+from recommender.registry import load_version
 from tests.factories import GenreFactory, MovieFactory, UserFactory
 from tests.recommender.conftest import (
     BAD_CONFIG,
@@ -80,6 +81,28 @@ def test_start_trains_activates_and_precomputes(
         rated = set(Rating.objects.filter(user=user).values_list("movie_id", flat=True))
         assert not rated & {r.movie_id for r in recs}
         assert [r.score for r in recs] == sorted((r.score for r in recs), reverse=True)
+
+
+def test_a_trained_version_saves_co_rating_neighbours_and_the_registry_loads_them(
+    rating_world: RatingWorld, eager_celery, django_capture_on_commit_callbacks, settings
+):
+    run = _start(django_capture_on_commit_callbacks)
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert "neighbours" in run.timings
+    version = ModelVersion.objects.get(training_run=run)
+    directory = Path(settings.ARTIFACT_DIR) / version.artifact_path
+    meta = read_meta(directory)
+    assert meta["neighbours"]["file"] == "neighbours.npz"
+    assert (directory / "neighbours.npz").is_file()
+    nb, sims = load_artifact(directory).neighbours()
+    assert nb.shape == sims.shape == (version.n_items, meta["neighbours"]["k"])
+    served = load_version(version)
+    np.testing.assert_array_equal(served.neighbours, nb)
+    np.testing.assert_array_equal(served.neighbour_sims, sims)
+    # Each movie's first neighbour, where it has one, is a movie rated by its raters.
+    has = nb[:, 0] >= 0
+    assert has.any()
+    assert np.all(sims[has, 0] > 0)
 
 
 def test_precomputed_lists_follow_the_users_cluster(

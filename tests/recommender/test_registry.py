@@ -75,7 +75,11 @@ def test_activating_a_new_version_changes_what_a_running_process_serves(world: S
     assert served_new.version_id == new.pk
     assert served_new is not served_old
     assert not np.allclose(served_new.item_table, served_old.item_table)
-    assert [i.movie.pk for i in similar_movies(anchor, 10)] != similar_before
+    # Co-rating neighbours depend on the ratings alone, which both versions share: the same
+    # list, now read from the new version's aligned neighbours.
+    assert [i.movie.pk for i in similar_movies(anchor, 10)] == similar_before
+    assert served_new.aligned is not None
+    assert served_new.aligned.version_id == new.pk
     after = [i.movie.pk for i in recommendations_for_user(user, 15)]
     assert after != before
 

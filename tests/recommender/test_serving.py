@@ -13,7 +13,9 @@ from django.utils import timezone
 from catalog.models import Movie
 from ratings.models import Rating
 from ratings.services import profile_set_favourite_genres, rating_upsert
+from recommender.coldstart import aligned_model, catalog_snapshot
 from recommender.models import ModelVersion, Recommendation
+from recommender.registry import serving_model
 from recommender.selectors import (
     SOURCES,
     home_rows_for_user,
@@ -140,6 +142,25 @@ def test_every_item_has_a_source_and_a_reason_naming_a_rated_movie(
         assert named in titles
 
 
+def test_reasons_name_a_liked_co_rated_movie_never_a_low_rated_one(
+    trained_world: SyntheticWorld,
+):
+    user = UserFactory()
+    liked = trained_world.movies["Romance"][:10]
+    for movie in liked:
+        rating_upsert(user=user, movie=movie, score=Decimal("4.5"))
+    # Low-rated films of the cluster the picks come from: never named as a reason.
+    for movie in trained_world.movies["Romance"][10:14]:
+        rating_upsert(user=user, movie=movie, score=Decimal("1.0"))
+    items = recommendations_for_user(user, 10)
+    titles = {m.title for m in liked}
+    assert items
+    for item in items:
+        assert item.reason.startswith("Because you rated ")
+        named = item.reason.removeprefix("Because you rated ").removesuffix(" 4.5 stars")
+        assert named in titles
+
+
 def test_genre_filter_only_returns_that_genre(trained_world: SyntheticWorld):
     user = UserFactory()
     for movie in trained_world.movies["Action"][:4]:
@@ -195,18 +216,55 @@ def test_new_arrivals_include_movies_with_no_ratings(trained_world: SyntheticWor
     assert fresh.rating_count == 0
 
 
-def test_similar_movies_use_item_embeddings(trained_world: SyntheticWorld):
-    shares = []
+def test_similar_movies_are_co_rated_movies_of_the_same_cluster(trained_world: SyntheticWorld):
+    served = serving_model()
+    assert served is not None
+    assert served.neighbours is not None
+    from_co_ratings = 0
     for cluster, movies in trained_world.movies.items():
         for anchor in movies[:10]:
             similar = similar_movies(anchor, 10)
             assert len(similar) == 10
             assert anchor.pk not in {i.movie.pk for i in similar}
+            # Raters like their own cluster (4.5 stars) and rate two others 2 stars: the liked
+            # co-ratings never leave the cluster (nor does the content fallback, by genre).
+            assert _share(trained_world, similar, cluster) == 1.0
+            if {i.source for i in similar} == {"ncf"}:
+                from_co_ratings += 1
+                assert similar[0].reason == f"Viewers who liked {anchor.title} also liked this"
+                scores = [i.score for i in similar]
+                assert scores == sorted(scores, reverse=True)
+    # A movie liked by fewer than 3 raters has no co-rating neighbours: content serves it.
+    assert from_co_ratings >= 25
+
+
+def test_similar_movies_fill_a_short_co_rating_list_from_content(trained_world: SyntheticWorld):
+    snap = catalog_snapshot()
+    aligned = aligned_model(serving_model(), snap)
+    lengths = {
+        m: int((aligned.neighbours[snap.index(m.pk)] >= 0).sum())
+        for m in trained_world.movies["Comedy"]
+    }
+    anchor, n = min(((m, n) for m, n in lengths.items() if n > 0), key=lambda mn: mn[1])
+    assert n < 27  # the least liked movie of the cluster is co-rated with few others
+    similar = similar_movies(anchor, n + 2)
+    assert [i.source for i in similar] == ["ncf"] * n + ["content"] * 2
+    assert len({i.movie.pk for i in similar}) == n + 2
+    assert _share(trained_world, similar, "Comedy") == 1.0
+
+
+def test_similar_movies_of_an_older_artifact_use_item_embeddings(world: SyntheticWorld):
+    fixtures.train_version(world, seed=0, neighbours=False)
+    served = serving_model()
+    assert served is not None
+    assert served.neighbours is None
+    shares = []
+    for cluster, movies in world.movies.items():
+        for anchor in movies[:10]:
+            similar = similar_movies(anchor, 10)
+            assert len(similar) == 10
             assert {i.source for i in similar} == {"ncf"}
-            assert similar[0].reason == f"Viewers who liked {anchor.title} also liked this"
-            scores = [i.score for i in similar]
-            assert scores == sorted(scores, reverse=True)
-            shares.append(_share(trained_world, similar, cluster))
+            shares.append(_share(world, similar, cluster))
     # Chance is one third; a tiny model trained for seconds still groups the clusters.
     assert sum(shares) / len(shares) >= 0.6
 
