@@ -284,8 +284,9 @@ def _home_rows(state: _UserState) -> list[HomeRow]:
 
 
 def similar_movies(movie: Movie, k: int) -> list[RecommendedMovie]:
-    """More like this: nearest movies by item embedding (cosine); by genre overlap and
-    popularity when the movie is not in the model or no model is active."""
+    """More like this: the movie's co-rating neighbours in the active version (item-embedding
+    cosine for a version saved without them), filled up by genre overlap, decade and popularity
+    when short; by content alone when the movie has too few ratings or no model is active."""
     k = max(0, int(k))
     snap = catalog_snapshot()
     idx = int(snap.index(movie.pk))
