@@ -14,6 +14,7 @@ product's default configuration (the pipeline's retrain) and leaves the database
 
     .venv/bin/python benchmarks/taste.py              # three draws of taste users (seeds 0 1 2)
     .venv/bin/python benchmarks/taste.py --seeds 5    # another draw
+    .venv/bin/python benchmarks/taste.py --gain 1     # another weight of the user's genres
 """
 
 from __future__ import annotations
@@ -161,7 +162,12 @@ def run(seeds: list[int]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--gain", type=float, help="taste gain to try (default: the product's)")
     args = parser.parse_args()
+    if args.gain is not None:
+        from recommender.engine import coldstart
+
+        coldstart.TASTE_GAIN = args.gain
     with tempfile.TemporaryDirectory(prefix="recsite-taste-") as tmp:
         _setup_env(Path(tmp))
         import logging

@@ -23,9 +23,10 @@ POPULARITY_WEIGHTS = (0.45, 0.35, 0.20)  # damped mean, log count, recent activi
 GENRE_WEIGHT = 0.5  # share of genre affinity in the cold score when the user gave any signal
 LIKED_SCORE = 3.5  # ratings at or above this count as "liked" for reasons and genre affinity
 # Log-probability shift per unit of genre affinity (a cosine in [-1, 1]) added to the model's
-# scores at every stage: NeuMF trained on implicit feedback ranks a user with a dozen ratings mostly by
-# popularity; this keeps the picks on the user's own kinds of film. Chosen with the taste test
-# (benchmarks/taste.py, docs/benchmarks.md), which also records its cost in held-out recall.
+# scores at every stage: NeuMF trained on implicit feedback ranks a user with a dozen ratings
+# mostly by popularity; this keeps the picks on the user's own kinds of film. The smallest gain
+# that met the taste test's targets (benchmarks/taste.py; 1.0 left a user at 4 of 10), at a cost
+# in held-out recall that docs/benchmarks.md records (benchmarks/taste_cost.py).
 TASTE_GAIN = 2.0
 
 
@@ -114,12 +115,14 @@ def genre_affinity(item_genres: FloatArray, profile: FloatArray) -> F32:
     return affinity
 
 
-def with_taste(logits: FloatArray, affinity: FloatArray | None, gain: float = TASTE_GAIN) -> F32:
+def with_taste(logits: FloatArray, affinity: FloatArray | None, gain: float | None = None) -> F32:
     """The user's ranking score: log sigmoid(logits) + gain * affinity, so the model's probability
     is multiplied by exp(gain * affinity) (a product of the model and a genre-taste expert).
     In log-probability, films the model is near-certain of (the all-time popular ones, p close
     to 1) no longer tower over the rest as their logits do. logits, affinity: [..., n]; affinity
-    None scores by the model alone. The order is the model's own wherever affinity is equal."""
+    None scores by the model alone. The order is the model's own wherever affinity is equal.
+    gain None: TASTE_GAIN."""
+    gain = TASTE_GAIN if gain is None else gain
     z = np.asarray(logits, dtype=np.float64)
     log_p = -np.logaddexp(0.0, -z)  # log sigmoid(z), stable for any z
     if affinity is not None and gain != 0.0:
