@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import ExpressionWrapper, F, FloatField, Prefetch, Q, QuerySet, Sum, Value
 
 from catalog.models import Genre, Movie
 
@@ -12,9 +12,28 @@ MOVIE_ORDERINGS = {
     "year": (F("year").asc(nulls_last=True), "id"),
     "-year": (F("year").desc(nulls_last=True), "id"),
     "popularity": ("-rating_count", "id"),
-    "rating": ("-rating_mean", "-rating_count", "id"),
+    "rating": ("-damped_mean", "-rating_count", "id"),  # annotated by movie_list
     "newest": ("-created", "-id"),
 }
+
+
+# "Top rated" ranks by a Bayesian (damped) mean: this many pseudo-ratings at the catalog's mean,
+# so a film rated 5.0 by two people does not lead one rated 4.3 by a thousand.
+DAMPING_COUNT = 10.0
+
+
+def damped_mean_expression() -> ExpressionWrapper:
+    """(count x mean + DAMPING_COUNT x catalog mean) / (count + DAMPING_COUNT), per movie."""
+    totals = Movie.objects.aggregate(
+        weighted=Sum(F("rating_count") * F("rating_mean"), output_field=FloatField()),
+        n=Sum("rating_count"),
+    )
+    catalog_mean = (totals["weighted"] or 0.0) / totals["n"] if totals["n"] else 3.5
+    return ExpressionWrapper(
+        (F("rating_count") * F("rating_mean") + Value(DAMPING_COUNT * catalog_mean))
+        / (F("rating_count") + Value(DAMPING_COUNT)),
+        output_field=FloatField(),
+    )
 
 
 def genre_list() -> QuerySet[Genre]:
@@ -43,6 +62,8 @@ def movie_list(
     if min_ratings is not None:
         movies = movies.filter(rating_count__gte=min_ratings)
     order = MOVIE_ORDERINGS.get(ordering, MOVIE_ORDERINGS["popularity"])
+    if ordering == "rating":
+        movies = movies.annotate(damped_mean=damped_mean_expression())
     return movies.order_by(*order).prefetch_related(
         Prefetch("genres", queryset=Genre.objects.order_by("name"))
     )
