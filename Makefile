@@ -3,10 +3,13 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run setup install migrate data demo model worker beat web test test-fast lint format bench audit ci
+.PHONY: run setup install migrate data demo model worker beat web prod test test-fast lint format \
+	bench audit ci
 
 run: setup ## install, migrate, import the bundled data, train a first model, start everything
-	$(VENV)/bin/honcho start -f Procfile
+# No shell between make and the script (no shell syntax on the line): sh would die of Ctrl-C's
+# SIGINT before honcho has stopped, and make would say "Interrupt".
+	$(PY) scripts/procfile_start.py -f Procfile
 
 setup: install migrate data demo model
 
@@ -30,14 +33,17 @@ demo: install
 model: install ## train a first model when none is active (no-op otherwise)
 	$(PY) manage.py bootstrap_model
 
-web: install
-	$(PY) manage.py runserver 127.0.0.1:8000
+web: install ## the development server, with DEBUG's error pages (local use only)
+	DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
 
 worker: install
 	$(VENV)/bin/celery -A recsite worker --loglevel INFO --concurrency 2
 
 beat: install
 	$(VENV)/bin/celery -A recsite beat --loglevel INFO
+
+prod: install ## production: check the environment, collectstatic, migrate, gunicorn + worker + beat
+	scripts/serve_production.sh
 
 test: install ## the whole suite; CI runs it against Postgres and Redis with CI=true
 	$(PY) -m pytest $(PYTEST_ARGS)

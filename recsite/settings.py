@@ -15,7 +15,9 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # Production hardening is one switch, so `manage.py check --deploy` is clean with it on.
 PRODUCTION = env.bool("DJANGO_PRODUCTION", default=False)
-DEBUG = False if PRODUCTION else env.bool("DJANGO_DEBUG", default=True)
+# Off unless asked for (`make run` and `make web` ask): DEBUG's error pages show the settings,
+# URLs with passwords included, to anyone who can make a request fail.
+DEBUG = env.bool("DJANGO_DEBUG", default=False) and not PRODUCTION
 
 _DEV_SECRET_KEY = "django-insecure-dev-only-key-never-use-in-production-8f3k2j5h7g9d1s"
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=None if PRODUCTION else _DEV_SECRET_KEY)
@@ -120,7 +122,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# Production serves only what collectstatic wrote (hashed names, compressed copies); elsewhere
+# WhiteNoise finds the files where they live, with DEBUG on or off, so no collectstatic is needed.
+WHITENOISE_USE_FINDERS = not PRODUCTION
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -135,6 +140,16 @@ STORAGES = {
 CACHES = {
     "default": env.cache("CACHE_URL", default="locmemcache://recsite"),
 }
+
+# --- Mail (password reset) --------------------------------------------------------------------
+# One URL: consolemail:// (the default: messages go to the web process's output),
+# smtp://user:password@host:25, smtp+tls://...:587 (STARTTLS), smtp+ssl://...:465 (implicit TLS).
+# Parts the URL leaves out (no port, no login) keep Django's defaults.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+globals().update({name: value for name, value in _email.items() if value not in (None, "")})
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # a silent mail server must not hold a worker
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="recsite <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Celery -----------------------------------------------------------------------------------
 # The embedded broker is kombu's filesystem transport: a real separate worker process, no server.

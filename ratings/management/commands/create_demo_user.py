@@ -9,13 +9,17 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from ratings.services import profile_get_or_create
 
+# `manage.py site_ready` prints this login again once the site is up (`make run`).
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "demo-recsite-2026"
+
 
 class Command(BaseCommand):
     help = "Create (or reset) a demo staff user and print its login."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--username", default="demo")
-        parser.add_argument("--password", default="demo-recsite-2026")
+        parser.add_argument("--username", default=DEMO_USERNAME)
+        parser.add_argument("--password", default=DEMO_PASSWORD)
 
     def handle(self, *args: Any, **options: Any) -> None:
         User = get_user_model()
