@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -239,26 +240,47 @@ def _without_model(state: _UserState) -> _UserState:
 
 
 def _home_rows(state: _UserState) -> list[HomeRow]:
+    """The rows top to bottom; a film appears in one row only (the first that picks it), so each
+    row below takes the next best of its own kind. Only a catalog too small to fill a row to half
+    its length without repeats lets that row repeat films."""
     snap = state.snapshot
     unrated = state.unrated()
+    shown = np.zeros(snap.n, dtype=bool)
     rows: list[tuple[str, str, list[_Pick]]] = []
     anchor_ids: list[int] = []
+
+    def fresh(pick: Callable[[BoolArray], list[_Pick]], mask: BoolArray) -> list[_Pick]:
+        picks = pick(mask & ~shown)
+        return picks if len(picks) >= min(ROW_LENGTH // 2, int(mask.sum())) else pick(mask)
+
+    def add(title: str, slug: str, picks: list[_Pick]) -> None:
+        idx = snap.index([p.movie_id for p in picks])
+        shown[idx[idx >= 0]] = True
+        rows.append((title, slug, picks))
+
     if state.user_id is None:
         _score(state)
-        rows.append(("Popular on recsite", "popular", _online_picks(state, ROW_LENGTH, unrated)))
+        add("Popular on recsite", "popular", _online_picks(state, ROW_LENGTH, unrated))
     else:
         picks = _precomputed_picks(state, ROW_LENGTH, unrated)
         if picks is None:
             picks = _online_picks(state, ROW_LENGTH, unrated)
-        rows.append(("Top picks for you", "top-picks", picks))
+        if state.source == "popular":  # no rating and no onboarding genre: nothing personal yet
+            add("Popular on recsite", "popular", picks)
+        else:
+            add("Top picks for you", "top-picks", picks)
         anchor = _liked_anchor(state)
         if anchor is not None:
-            similar = _similar_picks(state, anchor, ROW_LENGTH, unrated)
+            similar = fresh(lambda m: _similar_picks(state, anchor, ROW_LENGTH, m), unrated)
             if similar:
                 anchor_ids.append(int(snap.movie_ids[anchor]))
-                rows.append(("Because you liked {title}", "because-you-liked", similar))
-    rows.append(("Trending now", "trending", _trending_picks(state, ROW_LENGTH, unrated)))
-    rows.append(("New arrivals", "new-arrivals", _new_arrival_picks(state, ROW_LENGTH, unrated)))
+                add("Because you liked {title}", "because-you-liked", similar)
+    add("Trending now", "trending", fresh(lambda m: _trending_picks(state, ROW_LENGTH, m), unrated))
+    add(
+        "New arrivals",
+        "new-arrivals",
+        fresh(lambda m: _new_arrival_picks(state, ROW_LENGTH, m), unrated),
+    )
     if state.user_id is not None and state.favourite_genre_ids:
         _score(state)
         for genre_id in state.favourite_genre_ids:
@@ -266,12 +288,10 @@ def _home_rows(state: _UserState) -> list[HomeRow]:
             if col >= snap.genre_ids.shape[0] or snap.genre_ids[col] != genre_id:
                 continue
             mask = unrated & (snap.item_genres[:, col] > 0)
-            rows.append(
-                (
-                    snap.genre_names[col],
-                    f"genre-{snap.genre_slugs[col]}",
-                    _online_picks(state, ROW_LENGTH, mask),
-                )
+            add(
+                snap.genre_names[col],
+                f"genre-{snap.genre_slugs[col]}",
+                fresh(lambda m: _online_picks(state, ROW_LENGTH, m), mask),
             )
     lists, movies = _materialise([picks for _, _, picks in rows], also=anchor_ids)
     out: list[HomeRow] = []
