@@ -13,9 +13,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog.models import Movie
-from catalog.selectors import movie_get, movie_popular
+from catalog.selectors import movie_get
 from ratings.forms import GenrePickForm, RatingForm, SignUpForm
-from ratings.selectors import profile_for_user, rating_list_for_user, rating_scores_for_user
+from ratings.selectors import (
+    onboarding_movies_for_user,
+    profile_for_user,
+    rating_list_for_user,
+)
 from ratings.services import (
     profile_get_or_create,
     profile_mark_onboarded,
@@ -131,18 +135,17 @@ def onboarding_genres(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def onboarding_rate(request: HttpRequest) -> HttpResponse:
-    """Step 2: rate popular films (at least ONBOARDING_MIN_RATINGS to finish)."""
-    movies = list(movie_popular(limit=ONBOARDING_GRID))
-    scores = rating_scores_for_user(user=request.user, movie_ids=[m.pk for m in movies])
+    """Step 2: rate films of the picked genres (at least ONBOARDING_MIN_RATINGS to finish)."""
+    movies = onboarding_movies_for_user(user=request.user, limit=ONBOARDING_GRID)
     rated = rating_list_for_user(user=request.user).count()
     return render(
         request,
         "ratings/profile_onboarding_rate.html",
         {
             "movies": movies,
-            "my_scores": scores,
             "rated": rated,
             "needed": ONBOARDING_MIN_RATINGS,
+            "to_go": max(ONBOARDING_MIN_RATINGS - rated, 0),
             "can_finish": rated >= ONBOARDING_MIN_RATINGS,
         },
     )

@@ -49,13 +49,22 @@
     });
     var progress = document.querySelector("[data-onboarding-progress]");
     if (progress) {
-      progress.querySelector("[data-rated-count]").textContent = data.my_rating_count;
-      var done = data.my_rating_count >= Number(progress.dataset.needed);
+      var rated = data.my_rating_count, needed = Number(progress.dataset.needed);
+      var done = rated >= needed;
+      progress.textContent = progressText(rated, needed);
       progress.classList.toggle("done", done);
       var finish = document.querySelector("[data-finish]");
       if (finish && done) finish.removeAttribute("aria-disabled");
+      if (finish && !done) finish.setAttribute("aria-disabled", "true");
     }
     document.querySelectorAll("[data-refresh-url]").forEach(refresh);
+  }
+
+  // The same wording as templates/ratings/profile_onboarding_rate.html: count up to the goal.
+  function progressText(rated, needed) {
+    if (rated < needed) return rated + " of " + needed + " rated \u2014 " + (needed - rated) + " to go";
+    var text = needed + " of " + needed + " rated \u2014 you're set";
+    return rated > needed ? text + " (" + rated + " so far)" : text;
   }
 
   function refresh(container) {
