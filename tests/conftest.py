@@ -30,6 +30,25 @@ def require_postgres(reason: str) -> None:
     require_service("Postgres", reason)
 
 
+@pytest.fixture
+def thread_pools_restored() -> Iterator[None]:
+    """Commands and the CLI size this process's thread pools and set the thread variables:
+    undo both after the test."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from recommender.engine.threads import ENV_VAR, LIBRARY_VARS
+
+    env = {name: os.environ.get(name) for name in (*LIBRARY_VARS, ENV_VAR)}
+    pools = {info["prefix"]: info["num_threads"] for info in threadpool_info()}
+    yield
+    threadpool_limits(limits=pools)
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(autouse=True)
 def _fresh_result_memo() -> Iterator[None]:
     """Each test starts as a new web process would: no recommendation lists in memory. (Ids and

@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from threadpoolctl import threadpool_info, threadpool_limits
 
 from recommender.engine.artifacts import load_artifact
 from recommender.engine.cli import build_parser, main
-from recommender.engine.threads import ENV_VAR, LIBRARY_VARS
 
 TINY = ["--epochs", "2", "--layers", "16,8,4", "--gmf-dim", "4"]
 
 
-@pytest.fixture(autouse=True)
-def _thread_pools_restored() -> Iterator[None]:
-    """main() sizes this process's pools and sets the thread variables: undo it after each test."""
-    env = {name: os.environ.get(name) for name in (*LIBRARY_VARS, ENV_VAR)}
-    pools = {info["prefix"]: info["num_threads"] for info in threadpool_info()}
-    yield
-    threadpool_limits(limits=pools)
-    for name, value in env.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+pytestmark = pytest.mark.usefixtures("thread_pools_restored")
 
 
 def _error_lines(err: str) -> list[str]:

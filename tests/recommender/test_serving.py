@@ -206,7 +206,8 @@ def test_home_rows_for_a_signed_in_user(
         "Comedy",
     ]
     assert all(trained_world.cluster_of(i.movie.pk) == "Comedy" for i in rows[-1].items)
-    assert len(rows[0].items) == 20 and all(r.items for r in rows)
+    assert len(rows[0].items) == 20
+    assert all(r.items for r in rows)
     above_the_fold = [i.movie.pk for r in rows[:3] for i in r.items]
     assert len(above_the_fold) == len(set(above_the_fold))  # a film appears in one row only
 
@@ -216,7 +217,8 @@ def test_a_user_with_no_signal_gets_no_personal_row_above_trending(trained_world
     assert [r.slug for r in rows][:2] == ["popular", "trending"]
     assert "Top picks for you" not in [r.title for r in rows]
     popular = {i.movie.pk for i in rows[0].items}
-    assert popular and not popular & {i.movie.pk for i in rows[1].items}
+    assert popular
+    assert not popular & {i.movie.pk for i in rows[1].items}
 
 
 def test_new_arrivals_include_movies_with_no_ratings(trained_world: SyntheticWorld):

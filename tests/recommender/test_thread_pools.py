@@ -6,13 +6,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_info
 
 from recommender.engine.threads import ENV_VAR, LIBRARY_VARS
 from recommender.models import TrainingRun
@@ -21,18 +20,7 @@ from tests.recommender.conftest import RatingWorld
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def _thread_pools_restored() -> Iterator[None]:
-    """The commands size this process's pools and set the thread variables: undo it."""
-    env = {name: os.environ.get(name) for name in (*LIBRARY_VARS, ENV_VAR)}
-    pools = {info["prefix"]: info["num_threads"] for info in threadpool_info()}
-    yield
-    threadpool_limits(limits=pools)
-    for name, value in env.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+pytestmark = pytest.mark.usefixtures("thread_pools_restored")
 
 
 class PoolsAtEachLine(StringIO):
