@@ -844,8 +844,10 @@ def training_run_scheduled() -> TrainingRun | None:
 
 
 def ratings_changed(*, user_id: int) -> None:
-    """After a rating commits: retrain once RECSITE_RETRAIN_AFTER_RATINGS ratings were given or
-    changed since the last run started. One indexed, LIMIT-bounded count per rating; never
+    """After a rating commits: retrain once RECSITE_RETRAIN_AFTER_RATINGS new ratings (rows
+    created, not re-rated) came in since the last run started, and no automatic run started in
+    the last RECSITE_AUTO_RETRAIN_MIN_SECONDS, so re-rating the same films, or one busy user,
+    cannot keep the workers training. One indexed, LIMIT-bounded count per rating; never
     raises, since the rating itself is already saved."""
     threshold = int(settings.RECSITE_RETRAIN_AFTER_RATINGS)
     if threshold <= 0:
@@ -853,9 +855,14 @@ def ratings_changed(*, user_id: int) -> None:
     last = TrainingRun.objects.order_by("-created").values_list("created", "status").first()
     if last is not None and last[1] in IN_FLIGHT_STATUSES:
         return
+    gap = timedelta(seconds=int(settings.RECSITE_AUTO_RETRAIN_MIN_SECONDS))
+    if TrainingRun.objects.filter(
+        trigger=TrainingRun.Trigger.AUTO, created__gt=timezone.now() - gap
+    ).exists():
+        return
     ratings = Rating.objects.order_by()
     if last is not None:
-        ratings = ratings.filter(rated_at__gt=last[0])
+        ratings = ratings.filter(created__gt=last[0])
     if ratings[:threshold].count() < threshold:
         return
     try:

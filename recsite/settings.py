@@ -192,6 +192,8 @@ RECSITE_PRECOMPUTE_CHUNK_USERS = env.int("RECSITE_PRECOMPUTE_CHUNK_USERS", defau
 # the periodic reaper (a worker was lost mid-precompute); a starting worker does it at once.
 RECSITE_PRECOMPUTE_STALL_SECONDS = env.int("RECSITE_PRECOMPUTE_STALL_SECONDS", default=1800)
 RECSITE_RETRAIN_AFTER_RATINGS = env.int("RECSITE_RETRAIN_AFTER_RATINGS", default=500)
+# At most one automatic retrain (after RECSITE_RETRAIN_AFTER_RATINGS new ratings) this often.
+RECSITE_AUTO_RETRAIN_MIN_SECONDS = env.int("RECSITE_AUTO_RETRAIN_MIN_SECONDS", default=3600)
 RECSITE_COLD_START_RATINGS = env.int("RECSITE_COLD_START_RATINGS", default=10)
 # Seconds a user's computed list is reused while nothing it depends on changed (0: never).
 RECSITE_RESULT_CACHE_SECONDS = env.int("RECSITE_RESULT_CACHE_SECONDS", default=300)

@@ -425,6 +425,43 @@ def test_retrain_starts_after_n_new_ratings(
     assert auto.n_ratings == Rating.objects.count()
 
 
+def test_re_rating_the_same_films_does_not_trigger_a_retrain(
+    rating_world: RatingWorld, eager_celery, django_capture_on_commit_callbacks, settings
+):
+    settings.RECSITE_RETRAIN_AFTER_RATINGS = 3
+    user = UserFactory()
+    movies = [m for ms in rating_world.movies.values() for m in ms][:2]
+    for movie in movies:
+        rating_upsert(user=user, movie=movie, score="4.5")
+    first = _start(django_capture_on_commit_callbacks)
+    for score in ("1.0", "2.0", "3.0", "4.0"):  # eight changed ratings, no new one
+        for movie in movies:
+            with django_capture_on_commit_callbacks(execute=True):
+                rating_upsert(user=user, movie=movie, score=score)
+    assert list(TrainingRun.objects.values_list("pk", flat=True)) == [first.pk]
+
+
+def test_automatic_retrains_are_rate_limited(
+    rating_world: RatingWorld, eager_celery, django_capture_on_commit_callbacks, settings
+):
+    settings.RECSITE_RETRAIN_AFTER_RATINGS = 2
+    settings.RECSITE_AUTO_RETRAIN_MIN_SECONDS = 3600
+    user = UserFactory()
+    movies = iter([m for ms in rating_world.movies.values() for m in ms])
+    for _ in range(6):  # three thresholds' worth of new ratings from one user
+        with django_capture_on_commit_callbacks(execute=True):
+            rating_upsert(user=user, movie=next(movies), score="4.0")
+    autos = TrainingRun.objects.filter(trigger=TrainingRun.Trigger.AUTO)
+    assert autos.count() == 1
+    assert autos.get().status == TrainingRun.Status.SUCCEEDED, autos.get().error
+
+    settings.RECSITE_AUTO_RETRAIN_MIN_SECONDS = 0  # the window has passed
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            rating_upsert(user=user, movie=next(movies), score="4.0")
+    assert autos.count() == 2
+
+
 def test_no_second_auto_retrain_while_one_is_queued(rating_world: RatingWorld, settings):
     settings.RECSITE_RETRAIN_AFTER_RATINGS = 1
     queued = services.training_run_create(backend="numpy", config=None, trigger="auto")
