@@ -92,3 +92,28 @@ def test_precomputed_picks_follow_the_taste_after_a_retrain(blockbuster_world: S
     assert {i.source for i in items} == {"ncf"}
     assert not rated & {i.movie.pk for i in items}
     assert _matches(blockbuster_world, items) >= 7, [i.movie.title for i in items]
+
+
+def test_a_new_movie_reaches_the_users_whose_taste_it_matches(world: SyntheticWorld):
+    """A movie added with genres and no rating is scored from its content: on the home page
+    (rows top to bottom) it comes before the other new movie for the users of its kind."""
+    from tests.factories import MovieFactory
+
+    train_version(world, seed=0)
+    new_comedy = MovieFactory(title="Fresh comedy", genres=[world.genres["Comedy"]])
+    new_action = MovieFactory(title="Fresh action", genres=[world.genres["Action"]])
+    comedy_fan, _ = _taste_user(world)
+    action_fan = UserFactory()
+    for movie in world.movies["Action"][:12]:
+        rating_upsert(user=action_fan, movie=movie, score=Decimal("4.5"))
+
+    from recommender.selectors import home_rows_for_user
+
+    def arrivals(user) -> list[int]:
+        ids = [i.movie.pk for r in home_rows_for_user(user) for i in r.items]
+        return list(dict.fromkeys(pk for pk in ids if pk in (new_comedy.pk, new_action.pk)))
+
+    assert arrivals(comedy_fan) == [new_comedy.pk, new_action.pk]
+    assert arrivals(action_fan) == [new_action.pk, new_comedy.pk]
+    top = [i.movie.pk for i in recommendations_for_user(comedy_fan, 20)]
+    assert new_action.pk not in top
