@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from django.db.models import ExpressionWrapper, F, FloatField, Prefetch, Q, QuerySet, Sum, Value
+from django.db.models import (
+    Case,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 
 from catalog.models import Genre, Movie
 
@@ -12,7 +23,8 @@ MOVIE_ORDERINGS = {
     "year": (F("year").asc(nulls_last=True), "id"),
     "-year": (F("year").desc(nulls_last=True), "id"),
     "popularity": ("-rating_count", "id"),
-    "rating": ("-damped_mean", "-rating_count", "id"),  # annotated by movie_list
+    # damped_mean is annotated by movie_list, None for an unrated movie: those come last.
+    "rating": (F("damped_mean").desc(nulls_last=True), "-rating_count", "id"),
     "newest": ("-created", "-id"),
 }
 
@@ -22,18 +34,20 @@ MOVIE_ORDERINGS = {
 DAMPING_COUNT = 10.0
 
 
-def damped_mean_expression() -> ExpressionWrapper:
-    """(count x mean + DAMPING_COUNT x catalog mean) / (count + DAMPING_COUNT), per movie."""
+def damped_mean_expression() -> Case:
+    """(count x mean + DAMPING_COUNT x catalog mean) / (count + DAMPING_COUNT), per rated movie;
+    None for a movie nobody rated."""
     totals = Movie.objects.aggregate(
         weighted=Sum(F("rating_count") * F("rating_mean"), output_field=FloatField()),
         n=Sum("rating_count"),
     )
     catalog_mean = (totals["weighted"] or 0.0) / totals["n"] if totals["n"] else 3.5
-    return ExpressionWrapper(
+    damped = ExpressionWrapper(
         (F("rating_count") * F("rating_mean") + Value(DAMPING_COUNT * catalog_mean))
         / (F("rating_count") + Value(DAMPING_COUNT)),
         output_field=FloatField(),
     )
+    return Case(When(rating_count__gt=0, then=damped), default=None, output_field=FloatField())
 
 
 def genre_list() -> QuerySet[Genre]:

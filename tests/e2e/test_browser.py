@@ -18,8 +18,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 PASSWORD = "a-long-unusual-passphrase-42"
 
 
-def _top_picks(page) -> list[str]:
-    row = page.locator('[data-row="top-picks"] .card-title')
+def _top_picks(page, slug: str = "top-picks") -> list[str]:
+    row = page.locator(f'[data-row="{slug}"] .card-title')
     row.first.wait_for()
     return row.all_inner_texts()
 
@@ -45,9 +45,10 @@ def test_sign_up_onboard_rate_search_and_log_out(page, live_server):
     catalog = build_catalog(n_movies=40, n_raters=12)
     _sign_up(page, "newbie")
 
-    # Before onboarding: the cold-start picks of someone the site knows nothing about.
+    # Before onboarding: someone the site knows nothing about gets the popular row, no "Top picks".
     page.goto("/")
-    picks_before = _top_picks(page)
+    picks_before = _top_picks(page, "popular")
+    assert page.locator('[data-row="top-picks"]').count() == 0
     page.goto("/welcome/")
 
     page.get_by_label("Comedy", exact=True).check()
