@@ -140,6 +140,13 @@ STORAGES = {
 CACHES = {
     "default": env.cache("CACHE_URL", default="locmemcache://recsite"),
 }
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # Redis as the cache fails open (recsite/cache.py): an outage costs misses, never a 500,
+    # and a Redis that never answers costs half a second once per RETRY_SECONDS, not per call.
+    CACHES["default"]["BACKEND"] = "recsite.cache.FailOpenRedisCache"
+    _cache_options = CACHES["default"].setdefault("OPTIONS", {})
+    _cache_options.setdefault("socket_connect_timeout", 0.5)
+    _cache_options.setdefault("socket_timeout", 0.5)
 
 # --- Mail (password reset) --------------------------------------------------------------------
 # One URL: consolemail:// (the default: messages go to the web process's output),
