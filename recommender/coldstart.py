@@ -183,6 +183,21 @@ def _build_snapshot(key: tuple[int | None, int]) -> CatalogSnapshot:
     return snapshot
 
 
+def taste_affinity_for(
+    snapshot: CatalogSnapshot,
+    *,
+    favourite_genre_ids: list[int],
+    rated_idx: IntArray,
+    rated_scores: F32,
+) -> F32 | None:
+    """The user's genre affinity to every catalog movie [n], or None without a genre signal."""
+    favourite = snapshot.genre_vector(favourite_genre_ids)
+    if not favourite.any() and not rated_idx.shape[0]:
+        return None
+    profile = cs.genre_profile(snapshot.item_genres, favourite, rated_idx, rated_scores)
+    return cs.genre_affinity(snapshot.item_genres, profile) if np.any(profile) else None
+
+
 def cold_scores_for(
     snapshot: CatalogSnapshot,
     *,
@@ -191,12 +206,12 @@ def cold_scores_for(
     rated_scores: F32,
 ) -> tuple[F32, F32 | None]:
     """(cold score [n] on [0, 1], genre affinity [n] or None when the user gave no genre signal)."""
-    favourite = snapshot.genre_vector(favourite_genre_ids)
-    affinity: F32 | None = None
-    if favourite.any() or rated_idx.shape[0]:
-        profile = cs.genre_profile(snapshot.item_genres, favourite, rated_idx, rated_scores)
-        if np.any(profile):
-            affinity = cs.genre_affinity(snapshot.item_genres, profile)
+    affinity = taste_affinity_for(
+        snapshot,
+        favourite_genre_ids=favourite_genre_ids,
+        rated_idx=rated_idx,
+        rated_scores=rated_scores,
+    )
     return cs.cold_scores(snapshot.popularity, affinity), affinity
 
 
@@ -207,14 +222,13 @@ def taste_affinities(
     ratings: NDArray[np.float64],
     favourites: dict[int, list[int]],
 ) -> F32:
-    """Genre affinity of each user to each movie, as cold_scores_for computes it online, for a
-    batch of users (the precompute): [n_users, len(movie_ids)], 0 where a user gave no signal.
+    """taste_affinity_for of a batch of users (the precompute), laid over the model's movies:
+    [n_users, len(movie_ids)], 0 where a user gave no signal or a movie left the catalog.
 
     movie_ids: [n_items] in the model's order; user_ids: [n_users]; ratings: [m, 3] rows of
     (user id, movie id, score); favourites: onboarding genre ids by user id.
     """
     cat = snapshot.index(movie_ids)  # [n_items], -1 for a movie gone from the catalog
-    genres = snapshot.item_genres[np.maximum(cat, 0)] * (cat >= 0)[:, None]  # [n_items, G]
     out = np.zeros((user_ids.shape[0], movie_ids.shape[0]), np.float32)
     order = np.argsort(ratings[:, 0], kind="stable")
     by_user = ratings[order]
@@ -224,14 +238,14 @@ def taste_affinities(
         mine = by_user[starts[row] : stops[row]]
         idx = snapshot.index(mine[:, 1].astype(np.int64))
         keep = idx >= 0
-        favourite = snapshot.genre_vector(favourites.get(user_id, []))
-        if not favourite.any() and not keep.any():
-            continue
-        profile = cs.genre_profile(
-            snapshot.item_genres, favourite, idx[keep], mine[keep, 2].astype(np.float32)
+        affinity = taste_affinity_for(
+            snapshot,
+            favourite_genre_ids=favourites.get(user_id, []),
+            rated_idx=idx[keep],
+            rated_scores=mine[keep, 2].astype(np.float32),
         )
-        if np.any(profile):
-            out[row] = cs.genre_affinity(genres, profile)
+        if affinity is not None:
+            out[row] = np.where(cat >= 0, affinity[np.maximum(cat, 0)], 0.0)
     return out
 
 

@@ -29,6 +29,7 @@ from recommender.coldstart import (
     aligned_model,
     catalog_snapshot,
     cold_scores_for,
+    taste_affinity_for,
 )
 from recommender.engine import coldstart as cs
 from recommender.engine.foldin import fold_in_user
@@ -481,21 +482,25 @@ def _score(state: _UserState) -> F32:
         ncf = None
     ramp = int(settings.RECSITE_COLD_START_RATINGS)
     state.alpha = cs.blend_alpha(state.n_ratings, ramp) if ncf is not None else 0.0
-    cold, affinity = cold_scores_for(
-        state.snapshot,
-        favourite_genre_ids=state.favourite_genre_ids,
-        rated_idx=state.rated_idx,
-        rated_scores=state.rated_idx_scores,
-    )
-    if ncf is not None:
-        ncf = cs.with_taste(ncf, affinity)  # the user's genres weigh at every stage
-    state.affinity = affinity
-    state.scores = cs.blend(ncf, cold, state.alpha)
+    taste = {
+        "favourite_genre_ids": state.favourite_genre_ids,
+        "rated_idx": state.rated_idx,
+        "rated_scores": state.rated_idx_scores,
+    }
+    if ncf is not None and state.alpha >= 1.0:
+        # The cold score has no weight left: only the taste shift is needed.
+        state.affinity = taste_affinity_for(state.snapshot, **taste)
+        state.scores = cs.normalise(cs.with_taste(ncf, state.affinity))
+    else:
+        cold, state.affinity = cold_scores_for(state.snapshot, **taste)
+        if ncf is not None:
+            ncf = cs.with_taste(ncf, state.affinity)  # the user's genres weigh at every stage
+        state.scores = cs.blend(ncf, cold, state.alpha)
     if state.alpha >= 1.0:
         state.source = "ncf"
     elif state.alpha > 0.0:
         state.source = "blend"
-    elif affinity is not None:
+    elif state.affinity is not None:
         state.source = "cold_start"
     else:
         state.source = "popular"
