@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -46,6 +46,51 @@ class NeuMFConfig:
         if "mlp_layers" in data:
             data["mlp_layers"] = tuple(int(x) for x in data["mlp_layers"])
         return cls(**data)
+
+    @classmethod
+    def from_overrides(cls, overrides: dict[str, Any] | None) -> NeuMFConfig:
+        """The defaults with `overrides` applied, validated; ValueError names every problem."""
+        overrides = dict(overrides or {})
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - allowed)
+        if unknown:
+            raise ValueError(f"Unknown config keys {unknown}; allowed: {sorted(allowed)}.")
+        try:
+            parsed = cls.from_dict({**cls().to_dict(), **overrides})
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"Invalid config: {exc}") from exc
+        parsed.validate()
+        return parsed
+
+    def validate(self) -> None:
+        """Raise ValueError listing every field out of its range."""
+        problems = []
+        for name in ("gmf_dim", "negatives", "batch_size", "epochs", "top_k"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                problems.append(f"{name} must be a positive integer")
+        if not self.mlp_layers or any(int(x) < 1 for x in self.mlp_layers):
+            problems.append("mlp_layers must be positive integers")
+        elif self.mlp_layers[0] % 2:
+            problems.append("the first of mlp_layers must be even (2 x the MLP embedding size)")
+        if not _is_number(self.lr) or not self.lr > 0:
+            problems.append("lr must be a positive number")
+        for name in ("l2", "weight_decay"):
+            value = getattr(self, name, 0.0)
+            if not _is_number(value) or not value >= 0:
+                problems.append(f"{name} must be zero or more")
+        if self.model not in ("neumf", "gmf", "mlp"):
+            problems.append("model must be neumf, gmf or mlp")
+        if self.dtype not in ("float32", "float64"):
+            problems.append("dtype must be float32 or float64")
+        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
+            problems.append("patience must be a positive integer or null")
+        if problems:
+            raise ValueError("Invalid config: " + "; ".join(problems) + ".")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class NeuMFModel(Protocol):
