@@ -12,7 +12,7 @@ p50/p95/p99 for every user, then for each kind alone; `--client threads` (defaul
 threads and splits one run by kind. `--path` picks the endpoint: the API's
 /api/v1/me/recommendations/ (default), or /bench/recommendations/, a minimal token-authenticated
 JSON view defined here that calls the same selector
-(recommender.selectors.recommendations_for_user).
+(recommender.serving.edge.recommendations_for_user).
 Users are of two kinds: "precomputed" (trained on, with a fresh precomputed list) and "online"
 (rated after the precompute, so their list is scored online, new ones through fold-in). Requests
 go to 127.0.0.1 only.
@@ -57,7 +57,7 @@ def _make_app() -> Callable[..., Iterable[bytes]]:
     from django.urls import include, path
     from rest_framework.authtoken.models import Token
 
-    from recommender.selectors import recommendations_for_user
+    from recommender.serving.edge import recommendations_for_user
 
     def bench_recommendations(request: HttpRequest) -> JsonResponse:
         header = request.headers.get("Authorization", "")
@@ -132,7 +132,7 @@ def setup(args: argparse.Namespace) -> None:
     from catalog.models import Movie
     from ratings.models import Rating
     from ratings.services import rating_upsert
-    from recommender.coldstart import aligned_model, catalog_snapshot
+    from recommender.coldstart import catalog_snapshot
     from recommender.engine import coldstart as cs
     from recommender.engine.artifacts import save_artifact
     from recommender.engine.config import NeuMFConfig
@@ -140,6 +140,7 @@ def setup(args: argparse.Namespace) -> None:
     from recommender.engine.train import fit
     from recommender.models import ModelVersion, Recommendation, TrainingRun
     from recommender.registry import serving_model
+    from recommender.serving.alignment import aligned_model
 
     call_command("migrate", verbosity=0)
     if not Movie.objects.exists():

@@ -84,7 +84,7 @@ def _taste_users(seed: int) -> list[tuple[str, list[int], list[float], list[int]
 
 def _stage(name: str, people: list[tuple[object, str, set[int]]]) -> None:
     from catalog.models import Movie
-    from recommender.selectors import recommendations_for_user
+    from recommender.serving.edge import recommendations_for_user
 
     matches, covered, leaks = [], set(), 0
     for user, kind, rated in people:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
@@ -13,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
-from catalog.models import Movie
+from catalog.feeds import page_feed
 from catalog.selectors import MOVIE_ORDERINGS, genre_list, movie_get, movie_list
 from catalog.templatetags.posters import (
     display_title,
@@ -23,33 +22,17 @@ from catalog.templatetags.posters import (
     title_lines,
 )
 from ratings.selectors import rating_get, rating_scores_for_user
-from recommender import selectors as recs
 
 PAGE_SIZE = 24
-SIMILAR_COUNT = 12
 SUGGESTION_COUNT = 8
 SORTS = {"popularity": "Most rated", "rating": "Top rated", "-year": "Newest", "title": "A-Z"}
-
-User = AbstractBaseUser | AnonymousUser
-
-
-# -- the one adapter to the recommender ---------------------------------------------------------
-
-
-def feed_rows(user: User) -> list[recs.HomeRow]:
-    """Named home rows ("Top picks for you", "Because you liked ...", "Trending now", ...)."""
-    return recs.home_rows_for_user(user)
-
-
-def more_like_this(movie: Movie, k: int = SIMILAR_COUNT) -> list[recs.RecommendedMovie]:
-    return recs.similar_movies(movie, k)
 
 
 # -- pages --------------------------------------------------------------------------------------
 
 
 def _feed_context(request: HttpRequest) -> dict[str, Any]:
-    rows = feed_rows(request.user)
+    rows = page_feed(request.user).rows
     hero = next((row.items[0] for row in rows if row.items), None)
     movie_ids = [item.movie.pk for row in rows for item in row.items]
     return {
@@ -76,7 +59,8 @@ def movie_detail(request: HttpRequest, pk: int) -> HttpResponse:
     movie = movie_get(movie_id=pk)
     if movie is None:
         raise Http404("No such movie.")
-    similar = more_like_this(movie)
+    feed = page_feed(request.user, movie)
+    similar = list(feed.rows[0].items) if feed.rows else []
     rating = rating_get(user=request.user, movie_id=movie.pk)
     return render(
         request,
@@ -85,6 +69,7 @@ def movie_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "movie": movie,
             "rating": rating,
             "similar": similar,
+            "recommended_because": feed.reason,
             "my_scores": rating_scores_for_user(
                 user=request.user, movie_ids=[item.movie.pk for item in similar]
             ),

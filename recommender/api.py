@@ -24,7 +24,7 @@ from catalog.api import MOVIE_EXAMPLE
 from catalog.selectors import movie_get
 from catalog.serializers import MAX_ID_DIGITS
 from recommender.models import ModelVersion, TrainingRun
-from recommender.selectors import recommendations_for_user, similar_movies
+from recommender.serving.edge import recommendations_for_user, similar_movies
 from recommender.serializers import (
     ModelVersionSerializer,
     RecommendationQuerySerializer,

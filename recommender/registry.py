@@ -9,7 +9,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -19,9 +19,6 @@ from numpy.typing import NDArray
 from recommender.engine.config import NeuMFConfig
 from recommender.engine.data import IdMap
 from recommender.models import ModelVersion
-
-if TYPE_CHECKING:
-    from recommender.coldstart import AlignedModel
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +48,9 @@ class ServingModel:
     mean_user: F32  # [gmf + mlp]: the starting point of a fold-in
     trained_until: datetime | None  # ratings after this are not in the user rows
     precomputed_at: datetime | None
-    aligned: AlignedModel | None = None
+    # The serving package's view of this version over the catalog (serving/alignment.py),
+    # cached here so it lives and dies with the version; the registry does not look inside.
+    aligned: object | None = None
     # Co-rating neighbours in the model's item order ([n_items, k], -1 padding) and their
     # similarities ([n_items, k]); None for an artifact saved before they were (embedding cosine).
     neighbours: NDArray[np.int64] | None = None

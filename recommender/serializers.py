@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from catalog.serializers import MovieSerializer, QueryIntegerField, QueryTextField
 from recommender.models import Backend, ModelVersion, TrainingRun
-from recommender.selectors import SOURCES, RecommendedMovie
+from recommender.serving.edge import SOURCES, RecommendedMovie
 
 MAX_K = 100
 

@@ -54,11 +54,11 @@ def _fresh_result_memo() -> Iterator[None]:
     """Each test starts as a new web process would: no recommendation lists in memory. (Ids and
     timestamps repeat between tests' databases, so a memorised list could match a new key.)
     Looked up, not imported: the engine's tests run where Django is not installed."""
-    selectors = sys.modules.get("recommender.selectors")
+    selectors = sys.modules.get("recommender.serving.edge")
     if selectors is not None:
         selectors.result_memo_clear()
     yield
-    selectors = sys.modules.get("recommender.selectors")
+    selectors = sys.modules.get("recommender.serving.edge")
     if selectors is not None:
         selectors.result_memo_clear()
 

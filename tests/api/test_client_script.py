@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 
 from ratings.models import Rating
 from ratings.services import rating_upsert
-from recommender.selectors import SOURCES
+from recommender.serving.edge import SOURCES
 from tests.factories import GenreFactory, MovieFactory, UserFactory
 
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "api_client.py"

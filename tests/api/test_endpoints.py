@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from ratings.models import Rating
 from ratings.services import rating_upsert
-from recommender.selectors import SOURCES
+from recommender.serving.edge import SOURCES
 from tests.api.conftest import PASSWORD, World, token_client
 from tests.factories import MovieFactory, UserFactory
 

@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from catalog.models import Genre, Movie
 from catalog.serializers import MovieSerializer
-from recommender.selectors import RecommendedMovie
+from recommender.serving.edge import RecommendedMovie
 from recommender.serializers import RecommendedMovieSerializer
 from tests.factories import MovieFactory
 

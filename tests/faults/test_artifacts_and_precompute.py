@@ -13,7 +13,7 @@ import pytest
 from recommender import services
 from recommender.models import ModelVersion, Recommendation, TrainingRun
 from recommender.registry import registry, serving_model
-from recommender.selectors import recommendations_for_user
+from recommender.serving.edge import recommendations_for_user
 from tests.faults.conftest import GOOD_CONFIG, train_and_activate
 from tests.recommender.conftest import RatingWorld
 

@@ -13,7 +13,7 @@ from ratings.models import Rating
 from recommender import services, tasks
 from recommender.models import ModelVersion, Recommendation, TrainingRun
 from recommender.registry import registry
-from recommender.selectors import recommendations_for_user, result_memo_clear
+from recommender.serving.edge import recommendations_for_user, result_memo_clear
 from tests.faults.conftest import GOOD_CONFIG
 from tests.recommender.conftest import WorkerProcess, build_rating_world, wait_for
 

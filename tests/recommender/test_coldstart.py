@@ -9,10 +9,13 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 
 from ratings.services import profile_set_favourite_genres, rating_upsert
-from recommender.coldstart import aligned_model, catalog_snapshot, cold_scores_for
+from recommender.coldstart import catalog_snapshot
 from recommender.engine import coldstart as cs
 from recommender.registry import serving_model
-from recommender.selectors import _score, _user_state, recommendations_for_user
+from recommender.serving import ranking
+from recommender.serving.alignment import aligned_model
+from recommender.serving.edge import recommendations_for_user, user_state, user_vector
+from recommender.serving.taste import cold_scores_for
 from tests.factories import MovieFactory, UserFactory
 from tests.recommender import fixtures
 from tests.recommender.fixtures import SyntheticWorld
@@ -105,8 +108,9 @@ def test_alpha_blending_at_0_5_and_10_ratings(
     items = recommendations_for_user(user, 10)
     assert {i.source for i in items} == {source}
 
-    state = _user_state(user)
-    blended = _score(state)
+    state, served, latest = user_state(user)
+    state.vector = user_vector(state, served, latest)
+    blended = ranking.scores(state)
     assert state.alpha == alpha
     cold, affinity = cold_scores_for(
         state.snapshot,
@@ -121,9 +125,7 @@ def test_alpha_blending_at_0_5_and_10_ratings(
         ]
         np.testing.assert_allclose(blended, cs.normalise(cold))
     else:
-        from recommender.selectors import _user_vector
-
-        ncf = state.aligned.scorer.logits(_user_vector(state))[0]
+        ncf = state.aligned.scorer.logits(state.vector)[0]
         ncf = cs.with_taste(ncf, affinity)  # the user's genres shift the model's scores
         expected = alpha * cs.normalise(ncf) + (1 - alpha) * cs.normalise(cold)
         np.testing.assert_allclose(blended, expected, rtol=1e-6)

@@ -19,7 +19,7 @@ from ratings.models import Rating
 from ratings.services import rating_upsert
 from recommender.models import ModelVersion, Recommendation
 from recommender.registry import artifact_directory, registry, resolve_device, serving_model
-from recommender.selectors import home_rows_for_user, recommendations_for_user, similar_movies
+from recommender.serving.edge import home_rows_for_user, recommendations_for_user, similar_movies
 from tests.factories import UserFactory
 from tests.recommender import fixtures
 from tests.recommender.fixtures import SyntheticWorld, activate_version, train_version
@@ -250,7 +250,8 @@ def test_the_registry_loads_on_cuda_and_scores_like_the_cpu(
 
 def test_serving_scores_match_the_engine_for_trained_users(trained_world: SyntheticWorld):
     served = serving_model()
-    from recommender.coldstart import aligned_model, catalog_snapshot
+    from recommender.coldstart import catalog_snapshot
+    from recommender.serving.alignment import aligned_model
 
     snap = catalog_snapshot()
     aligned = aligned_model(served, snap)

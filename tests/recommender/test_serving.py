@@ -13,10 +13,11 @@ from django.utils import timezone
 from catalog.models import Movie
 from ratings.models import Rating
 from ratings.services import profile_set_favourite_genres, rating_upsert
-from recommender.coldstart import aligned_model, catalog_snapshot
+from recommender.coldstart import catalog_snapshot
 from recommender.models import ModelVersion, Recommendation
 from recommender.registry import serving_model
-from recommender.selectors import (
+from recommender.serving.alignment import aligned_model
+from recommender.serving.edge import (
     SOURCES,
     home_rows_for_user,
     recommendations_for_user,
@@ -309,12 +310,12 @@ def test_serving_without_any_model_falls_back_to_cold_start(world: SyntheticWorl
 def test_the_in_process_memo_is_bounded_and_each_key_gets_its_own_list(
     trained_world: SyntheticWorld, serving_settings
 ):
-    from recommender import selectors
+    from recommender.serving import edge
 
     serving_settings.RECSITE_RESULT_MEMO_SIZE = 2
     users = trained_world.users[:3]
     lists = [recommendations_for_user(user, 10) for user in users]
-    assert len(selectors._result_memo) == 2  # the oldest user's list was dropped
+    assert len(edge._result_memo) == 2  # the oldest user's list was dropped
     # Served again (from the memo or the shared cache), each user still gets their own list.
     assert [recommendations_for_user(user, 10) for user in users] == lists
     assert lists[0] != lists[1]
@@ -322,18 +323,18 @@ def test_the_in_process_memo_is_bounded_and_each_key_gets_its_own_list(
     serving_settings.RECSITE_RESULT_MEMO_SIZE = 0
     result_memo_clear()
     assert recommendations_for_user(users[0], 10) == lists[0]
-    assert len(selectors._result_memo) == 0
+    assert len(edge._result_memo) == 0
 
 
 def test_with_the_result_cache_off_every_request_computes_the_list(
     trained_world: SyntheticWorld, serving_settings, django_assert_max_num_queries
 ):
-    from recommender import selectors
+    from recommender.serving import edge
 
     serving_settings.RECSITE_RESULT_CACHE_SECONDS = 0
     user = trained_world.users[2]
     first = recommendations_for_user(user, 10)
-    assert len(selectors._result_memo) == 0
+    assert len(edge._result_memo) == 0
     # Computed again: the user's ratings, the list and the movies are read each time.
     with django_assert_max_num_queries(10) as queries:
         assert recommendations_for_user(user, 10) == first

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 
 from ratings.models import Rating
 from ratings.services import movie_stats_refresh, rating_upsert
-from recommender.selectors import recommendations_for_user
+from recommender.serving.edge import recommendations_for_user
 from recommender.services import model_version_precompute
 from tests.factories import UserFactory
 from tests.recommender import fixtures
@@ -107,7 +107,7 @@ def test_a_new_movie_reaches_the_users_whose_taste_it_matches(world: SyntheticWo
     for movie in world.movies["Action"][:12]:
         rating_upsert(user=action_fan, movie=movie, score=Decimal("4.5"))
 
-    from recommender.selectors import home_rows_for_user
+    from recommender.serving.edge import home_rows_for_user
 
     def arrivals(user) -> list[int]:
         ids = [i.movie.pk for r in home_rows_for_user(user) for i in r.items]
