@@ -99,10 +99,10 @@ def _check(version_id: int, k: int) -> str:
 
 
 def run_process(version_id: int) -> float:
-    from recommender import services
+    from recommender.services import precompute
 
     started = time.perf_counter()
-    rows = services.model_version_precompute(model_version_id=version_id)
+    rows = precompute.model_version_precompute(model_version_id=version_id)
     seconds = time.perf_counter() - started
     print(f"process: {rows:,} rows in {seconds:.1f} s ({rows / seconds:,.0f} rows/s)")
     return seconds
@@ -139,9 +139,9 @@ def run_celery(version_id: int, concurrency: int, workers: int) -> float:
                 raise SystemExit("the workers did not answer a ping within 60 s")
         # Warm each pool process (imports, artifact load) with a one-user chunk first, so the
         # figure is the steady-state precompute a long-running worker does after activation.
-        from recommender import services
+        from recommender.services import precompute
 
-        first = services.model_version_precompute_chunks(model_version_id=version_id)[0][:1]
+        first = precompute.model_version_precompute_chunks(model_version_id=version_id)[0][:1]
         warm = [
             tasks.recommendations_precompute_chunk.delay(version_id, first)
             for _ in range(workers * concurrency * 2)

@@ -43,7 +43,7 @@ def movie_stats_refresh(*, movie_ids: Iterable[int]) -> None:
 
 def _after_rating_change(user_id: int) -> None:
     # Imported lazily: the recommender depends on ratings, not the other way round.
-    from recommender.services import ratings_changed
+    from recommender.services.triggers import ratings_changed
 
     ratings_changed(user_id=user_id)
 

@@ -13,14 +13,9 @@ from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
 from recommender.models import Backend, ModelVersion, TrainingRun
-from recommender.services import (
-    TrainingAlreadyRunning,
-    TrainingError,
-    model_version_activate,
-    model_version_rollback,
-    training_run_cancel,
-    training_run_start,
-)
+from recommender.services.errors import TrainingAlreadyRunning, TrainingError
+from recommender.services.training_runs import training_run_cancel, training_run_start
+from recommender.services.versions import model_version_activate, model_version_rollback
 
 
 class RetrainForm(forms.Form):

@@ -24,7 +24,6 @@ from catalog.api import MOVIE_EXAMPLE
 from catalog.selectors import movie_get
 from catalog.serializers import MAX_ID_DIGITS
 from recommender.models import ModelVersion, TrainingRun
-from recommender.serving.edge import recommendations_for_user, similar_movies
 from recommender.serializers import (
     ModelVersionSerializer,
     RecommendationQuerySerializer,
@@ -34,15 +33,10 @@ from recommender.serializers import (
     TrainingRunSerializer,
     UserSerializer,
 )
-from recommender.services import (
-    BrokerUnavailable,
-    ModelVersionError,
-    TrainingAlreadyRunning,
-    model_version_activate,
-    model_version_rollback,
-    training_run_cancel,
-    training_run_start,
-)
+from recommender.services.errors import BrokerUnavailable, ModelVersionError, TrainingAlreadyRunning
+from recommender.services.training_runs import training_run_cancel, training_run_start
+from recommender.services.versions import model_version_activate, model_version_rollback
+from recommender.serving.edge import recommendations_for_user, similar_movies
 from recsite.api_errors import ApiViewMixin, error_response
 
 ID_REGEX = rf"[0-9]{{1,{MAX_ID_DIGITS}}}"

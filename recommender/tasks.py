@@ -11,8 +11,9 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import OperationalError
 
-from recommender import services
 from recommender.models import ModelVersion
+from recommender.services import errors, training, training_runs, triggers
+from recommender.services import precompute as precomputing
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,8 @@ IDEMPOTENT: dict[str, Any] = {
 def training_run_execute(self: Task, training_run_id: int) -> int | None:
     """Train one run; the chain's next task precomputes if it activated a version."""
     try:
-        return services.training_run_execute(training_run_id=training_run_id)
-    except services.TrainingLockBusy as busy:
+        return training.training_run_execute(training_run_id=training_run_id)
+    except errors.TrainingLockBusy as busy:
         # Another run trains now (only after a crash can that happen): retry once its lock
         # could have lapsed; a dead holder's lock is then taken over.
         logger.info("training run %s waits for run %s", training_run_id, busy.holder_id)
@@ -54,9 +55,9 @@ def model_version_precompute(model_version_id: int) -> int:
     version = ModelVersion.objects.filter(pk=model_version_id).first()
     if version is None or version.precomputed_at is not None:
         return 0
-    chunks = services.model_version_precompute_chunks(model_version_id=model_version_id)
+    chunks = precomputing.model_version_precompute_chunks(model_version_id=model_version_id)
     if not chunks:
-        services.model_version_precompute_finish(model_version_id=model_version_id)
+        precomputing.model_version_precompute_finish(model_version_id=model_version_id)
         return 0
     parts = group(recommendations_precompute_chunk.si(model_version_id, c) for c in chunks)
     chord(parts)(model_version_precompute_finish.si(model_version_id))
@@ -65,20 +66,20 @@ def model_version_precompute(model_version_id: int) -> int:
 
 @shared_task(**IDEMPOTENT)
 def recommendations_precompute_chunk(model_version_id: int, user_ids: list[int]) -> int:
-    return services.recommendations_precompute_chunk(
+    return precomputing.recommendations_precompute_chunk(
         model_version_id=model_version_id, user_ids=user_ids
     )
 
 
 @shared_task(**IDEMPOTENT)
 def model_version_precompute_finish(model_version_id: int) -> None:
-    services.model_version_precompute_finish(model_version_id=model_version_id)
+    precomputing.model_version_precompute_finish(model_version_id=model_version_id)
 
 
 @shared_task(**IDEMPOTENT)
 def training_run_scheduled() -> int | None:
     """Run by beat (the weekly PeriodicTask); skipped while a run is in flight."""
-    run = services.training_run_scheduled()
+    run = triggers.training_run_scheduled()
     return run.pk if run is not None else None
 
 
@@ -87,15 +88,15 @@ def training_runs_reap(precompute: bool = True) -> list[int]:
     """The periodic reaper (beat): lost training runs, and lists whose precompute stalled (not
     when a starting worker asks: it reaps those at once, whatever their age)."""
     if precompute:
-        services.model_versions_precompute_reap(
+        precomputing.model_versions_precompute_reap(
             min_age_seconds=float(settings.RECSITE_PRECOMPUTE_STALL_SECONDS)
         )
-    return services.training_runs_reap()
+    return training_runs.training_runs_reap()
 
 
 @shared_task(**IDEMPOTENT)
 def model_versions_precompute_reap(min_age_seconds: float) -> list[int]:
-    return services.model_versions_precompute_reap(min_age_seconds=min_age_seconds)
+    return precomputing.model_versions_precompute_reap(min_age_seconds=min_age_seconds)
 
 
 @worker_ready.connect

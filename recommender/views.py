@@ -10,13 +10,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from recommender.models import Backend, ModelVersion, TrainingRun
 from recommender.plots import training_runs_png
-from recommender.services import (
-    TrainingError,
-    model_version_activate,
-    model_version_rollback,
-    training_run_cancel,
-    training_run_start,
-)
+from recommender.services.errors import TrainingError
+from recommender.services.training_runs import training_run_cancel, training_run_start
+from recommender.services.versions import model_version_activate, model_version_rollback
 from recommender.training_selectors import (
     training_dashboard,
     training_runs_by_ids,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from recommender import services
 from recommender.models import ModelVersion, TrainingRun
+from recommender.services import precompute, training, training_runs
 from recsite.celery import app as celery_app
 from tests.conftest import reset_serving_state
 from tests.recommender.conftest import (  # noqa: F401 (fixtures used by name)
@@ -35,14 +35,14 @@ def _fresh_serving(settings: Any) -> Iterator[None]:
 
 def train_and_activate(config: dict[str, Any] | None = None, force: bool = False) -> ModelVersion:
     """One real training run in this process, activated and fully precomputed."""
-    run = services.training_run_create(
+    run = training_runs.training_run_create(
         backend="numpy", config=config or GOOD_CONFIG, trigger="command", force=force
     )
-    services.training_run_execute(training_run_id=run.pk)
+    training.training_run_execute(training_run_id=run.pk)
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
     version = ModelVersion.objects.get(training_run=run)
-    services.model_version_precompute(model_version_id=version.pk)
+    precompute.model_version_precompute(model_version_id=version.pk)
     return ModelVersion.objects.get(pk=version.pk)
 
 

@@ -10,9 +10,9 @@ from typing import BinaryIO
 
 import pytest
 
-from recommender import services
 from recommender.models import ModelVersion, Recommendation, TrainingRun
 from recommender.registry import registry, serving_model
+from recommender.services import precompute, training, training_runs
 from recommender.serving.edge import recommendations_for_user
 from tests.faults.conftest import GOOD_CONFIG, train_and_activate
 from tests.recommender.conftest import RatingWorld
@@ -66,10 +66,10 @@ def test_a_full_artifact_disk_fails_the_run_and_the_active_model_keeps_serving(
         _fill(filler)
     names_before = sorted(p.name for p in (tiny_disk / "artifacts").iterdir())
 
-    run = services.training_run_create(
+    run = training_runs.training_run_create(
         backend="numpy", config=GOOD_CONFIG, trigger="command", force=True
     )
-    services.training_run_execute(training_run_id=run.pk)
+    training.training_run_execute(training_run_id=run.pk)
     run.refresh_from_db()
 
     assert run.status == TrainingRun.Status.FAILED
@@ -99,17 +99,17 @@ def test_a_precompute_cut_off_midway_never_serves_a_partial_or_mixed_list(
     assert {src for picks in old_lists.values() for _, src in picks} == {"ncf"}
 
     # A new version is trained and activated; its precompute dies after one chunk of users.
-    run = services.training_run_create(
+    run = training_runs.training_run_create(
         backend="numpy", config=NEW_CONFIG, trigger="command", force=True
     )
-    services.training_run_execute(training_run_id=run.pk)
+    training.training_run_execute(training_run_id=run.pk)
     new = ModelVersion.objects.get(training_run=run)
     assert new.is_active
     assert new.precomputed_at is None
-    chunks = services.model_version_precompute_chunks(model_version_id=new.pk)
+    chunks = precompute.model_version_precompute_chunks(model_version_id=new.pk)
     first_chunk = [u for u in chunks[0] if u in old_lists][:10] or chunks[0][:10]
     online = {u.pk: _picks(u) for u in users[:30]}  # before any row of the new version exists
-    services.recommendations_precompute_chunk(model_version_id=new.pk, user_ids=first_chunk)
+    precompute.recommendations_precompute_chunk(model_version_id=new.pk, user_ids=first_chunk)
     registry.reset()
     assert Recommendation.objects.filter(model_version=new).exists()
     assert ModelVersion.objects.get(pk=new.pk).precomputed_at is None
@@ -122,7 +122,7 @@ def test_a_precompute_cut_off_midway_never_serves_a_partial_or_mixed_list(
     assert any(online[u] != old_lists[u] for u in online), "precondition: a different model"
 
     # The precompute is rerun to the end: lists come from the new version's rows, complete.
-    services.model_version_precompute(model_version_id=new.pk)
+    precompute.model_version_precompute(model_version_id=new.pk)
     registry.reset()
     for user in users[:30]:
         rows = list(

@@ -8,8 +8,8 @@ import threading
 import pytest
 from django.db import connection
 
-from recommender import services
 from recommender.models import Recommendation
+from recommender.services import precompute
 from tests.faults.conftest import train_and_activate
 from tests.recommender.conftest import RatingWorld
 
@@ -38,7 +38,7 @@ def test_the_same_chunk_written_by_several_workers_at_once_leaves_one_complete_l
     def deliver(start: threading.Barrier, errors: list[BaseException]) -> None:
         try:
             start.wait()
-            services.recommendations_precompute_chunk(model_version_id=version.pk, user_ids=users)
+            precompute.recommendations_precompute_chunk(model_version_id=version.pk, user_ids=users)
         except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
         finally:

@@ -10,8 +10,8 @@ from django.db import connection
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from recommender import services
 from recommender.models import TrainingRun
+from recommender.services import errors, training_runs
 from tests.conftest import require_postgres
 from tests.factories import UserFactory
 from tests.faults.conftest import GOOD_CONFIG, REDIS_URL
@@ -59,12 +59,12 @@ def test_simultaneous_triggers_from_services_and_the_api_queue_one_run(
                 content_type="application/json",
             )
             return response.status_code
-        return services.training_run_start(backend="numpy", config=GOOD_CONFIG, trigger="auto")
+        return training_runs.training_run_start(backend="numpy", config=GOOD_CONFIG, trigger="auto")
 
     outcomes = _all_at_once(trigger)
 
     started = [o for o in outcomes if isinstance(o, TrainingRun) or o == 201]
-    refused = [o for o in outcomes if isinstance(o, services.TrainingAlreadyRunning) or o == 409]
+    refused = [o for o in outcomes if isinstance(o, errors.TrainingAlreadyRunning) or o == 409]
     assert len(started) == 1, outcomes
     assert len(refused) == THREADS - 1, outcomes
     assert TrainingRun.objects.count() == 1

@@ -10,9 +10,10 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from ratings.models import Rating
-from recommender import services, tasks
+from recommender import tasks
 from recommender.models import ModelVersion, Recommendation, TrainingRun
 from recommender.registry import registry
+from recommender.services import precompute, training, training_runs
 from recommender.serving.edge import recommendations_for_user, result_memo_clear
 from tests.faults.conftest import GOOD_CONFIG
 from tests.recommender.conftest import WorkerProcess, build_rating_world, wait_for
@@ -26,10 +27,10 @@ REAP = "recommender.tasks.model_versions_precompute_reap"
 
 
 def _train(config: dict, *, force: bool) -> ModelVersion:
-    run = services.training_run_create(
+    run = training_runs.training_run_create(
         backend="numpy", config=config, trigger="command", force=force
     )
-    services.training_run_execute(training_run_id=run.pk)
+    training.training_run_execute(training_run_id=run.pk)
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
     return ModelVersion.objects.get(training_run=run)
@@ -114,7 +115,7 @@ def test_a_worker_killed_mid_precompute_never_mixes_lists_and_a_new_worker_finis
     n_users = len(world.users) * (CLONES + 1)
 
     old = _train(GOOD_CONFIG, force=False)
-    services.model_version_precompute(model_version_id=old.pk)  # here, in one process
+    precompute.model_version_precompute(model_version_id=old.pk)  # here, in one process
     old_lists = _lists(old.pk)
     assert len(old_lists) == n_users
 
@@ -129,7 +130,7 @@ def test_a_worker_killed_mid_precompute_never_mixes_lists_and_a_new_worker_finis
 
     # One chunk will be cut off inside its transaction for certain: a second connection holds
     # its user's row, so the chunk waits on the lock until the worker dies around it.
-    [held] = services.model_version_precompute_chunks(model_version_id=new.pk)[HELD]
+    [held] = precompute.model_version_precompute_chunks(model_version_id=new.pk)[HELD]
     holder = connection.get_new_connection(connection.get_connection_params())
     try:
         with holder.cursor() as cursor:
@@ -200,15 +201,15 @@ def test_a_second_finish_of_the_same_lists_keeps_their_mark(
     rating_world, pipeline_settings
 ) -> None:
     version = _train(GOOD_CONFIG, force=False)
-    services.model_version_precompute(model_version_id=version.pk)
+    precompute.model_version_precompute(model_version_id=version.pk)
     marked = ModelVersion.objects.get(pk=version.pk).precomputed_at
     assert marked is not None
 
     # A late duplicate (an old chord completed by redelivered chunks): a user who rated since
     # the lists were written stays scored online, so the mark must not move past the rating.
-    services.model_version_precompute_finish(model_version_id=version.pk)
+    precompute.model_version_precompute_finish(model_version_id=version.pk)
     assert ModelVersion.objects.get(pk=version.pk).precomputed_at == marked
 
     # A precompute run on purpose writes the lists afresh and marks them again.
-    services.model_version_precompute(model_version_id=version.pk)
+    precompute.model_version_precompute(model_version_id=version.pk)
     assert ModelVersion.objects.get(pk=version.pk).precomputed_at > marked

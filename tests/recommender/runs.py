@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from recommender.models import TrainingRun
-from recommender.services import training_run_cancel, training_run_create, training_run_execute
+from recommender.services.training import training_run_execute
+from recommender.services.training_runs import training_run_cancel, training_run_create
 from tests.recommender.conftest import GOOD_CONFIG
 
 

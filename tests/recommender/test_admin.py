@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from recommender.engine.config import NeuMFConfig
 from recommender.models import ModelVersion, TrainingRun
-from recommender.services import training_run_cancel, training_run_create
+from recommender.services.training_runs import training_run_cancel, training_run_create
 from tests.factories import UserFactory
 from tests.recommender.conftest import GOOD_CONFIG, RatingWorld
 from tests.recommender.runs import cancelled_run, trained_run

@@ -6,7 +6,8 @@ import pytest
 from django.urls import reverse
 
 from recommender.models import ModelVersion, TrainingRun
-from recommender.services import training_run_create, training_run_execute
+from recommender.services.training import training_run_execute
+from recommender.services.training_runs import training_run_create
 from tests.factories import UserFactory
 from tests.recommender.conftest import GOOD_CONFIG, RatingWorld
 

@@ -14,10 +14,18 @@ from django.utils import timezone
 
 from ratings.models import Rating
 from ratings.services import rating_upsert
-from recommender import services
 from recommender.engine.artifacts import load_artifact, read_meta
 from recommender.models import ModelVersion, Recommendation, TrainingLock, TrainingRun
 from recommender.registry import load_version
+from recommender.services import (
+    errors,
+    precompute,
+    training,
+    training_lock,
+    training_runs,
+    triggers,
+    versions,
+)
 from tests.factories import GenreFactory, MovieFactory, UserFactory
 from tests.recommender.conftest import (
     BAD_CONFIG,
@@ -33,7 +41,7 @@ pytestmark = pytest.mark.django_db
 def _start(captured, **kwargs) -> TrainingRun:
     """Start a run and let its on-commit enqueue run (eagerly, in this process)."""
     with captured(execute=True):
-        run = services.training_run_start(
+        run = training_runs.training_run_start(
             backend=kwargs.pop("backend", "numpy"),
             config=kwargs.pop("config", GOOD_CONFIG),
             trigger=kwargs.pop("trigger", TrainingRun.Trigger.COMMAND),
@@ -215,7 +223,7 @@ def test_failed_run_leaves_the_active_version_serving(
     assert failed.finished is not None
     assert not ModelVersion.objects.filter(training_run=failed).exists()
     assert ModelVersion.objects.get(is_active=True).training_run_id == first.pk
-    assert TrainingLock.objects.get(name=services.LOCK_NAME).expires_at is None  # released
+    assert TrainingLock.objects.get(name=training_lock.LOCK_NAME).expires_at is None  # released
 
 
 @pytest.mark.parametrize("with_active", [True, False])
@@ -241,7 +249,7 @@ def test_a_diverged_run_fails_with_the_engines_message_and_never_activates(
         assert not active.exists()
     else:
         assert active.get().training_run_id == first.pk
-    assert TrainingLock.objects.get(name=services.LOCK_NAME).expires_at is None  # released
+    assert TrainingLock.objects.get(name=training_lock.LOCK_NAME).expires_at is None  # released
 
 
 def test_run_without_ratings_fails_with_its_reason(
@@ -253,15 +261,15 @@ def test_run_without_ratings_fails_with_its_reason(
 
 
 def test_running_run_stops_when_cancelled(rating_world: RatingWorld, pipeline_settings):
-    run = services.training_run_create(
+    run = training_runs.training_run_create(
         backend="numpy", config={**GOOD_CONFIG, "epochs": 6}, trigger="command"
     )
 
     def cancel_after_two(report) -> None:
         if report.epoch == 2:
-            services.training_run_cancel(training_run=run)
+            training_runs.training_run_cancel(training_run=run)
 
-    assert services.training_run_execute(training_run_id=run.pk, on_epoch=cancel_after_two) is None
+    assert training.training_run_execute(training_run_id=run.pk, on_epoch=cancel_after_two) is None
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.CANCELLED
     assert len(run.epochs) == 2
@@ -277,8 +285,8 @@ def test_queued_run_cancelled_before_a_worker_takes_it(
     rating_world: RatingWorld, eager_celery, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as callbacks:
-        run = services.training_run_start(backend="numpy", config=GOOD_CONFIG, trigger="api")
-        services.training_run_cancel(training_run=run)
+        run = training_runs.training_run_start(backend="numpy", config=GOOD_CONFIG, trigger="api")
+        training_runs.training_run_cancel(training_run=run)
     for callback in callbacks:  # the broker delivers it now: the worker must skip it
         callback()
     run.refresh_from_db()
@@ -288,9 +296,9 @@ def test_queued_run_cancelled_before_a_worker_takes_it(
 
 
 def test_second_start_is_refused_while_one_is_in_flight(rating_world: RatingWorld):
-    first = services.training_run_create(backend="numpy", config=GOOD_CONFIG, trigger="admin")
-    with pytest.raises(services.TrainingAlreadyRunning) as refused:
-        services.training_run_start(backend="torch", config=None, trigger="api")
+    first = training_runs.training_run_create(backend="numpy", config=GOOD_CONFIG, trigger="admin")
+    with pytest.raises(errors.TrainingAlreadyRunning) as refused:
+        training_runs.training_run_start(backend="torch", config=None, trigger="api")
     assert refused.value.run_id == first.pk
     assert refused.value.code == "training_in_progress"
     # The database holds the rule too, whatever code path writes the row.
@@ -304,7 +312,7 @@ def test_duplicate_delivery_of_a_finished_run_does_nothing(
 ):
     run = _start(django_capture_on_commit_callbacks)
     finished = run.finished
-    assert services.training_run_execute(training_run_id=run.pk) is None
+    assert training.training_run_execute(training_run_id=run.pk) is None
     run.refresh_from_db()
     assert run.finished == finished
     assert run.attempts == 1
@@ -315,17 +323,17 @@ def test_lock_held_by_a_live_run_blocks_and_a_lapsed_one_is_taken_over(
     rating_world: RatingWorld, pipeline_settings
 ):
     pipeline_settings.RECSITE_TRAINING_LOCK_SECONDS = 1
-    holder = services.training_run_create(backend="numpy", config=GOOD_CONFIG, trigger="api")
-    assert services._lock_acquire(training_run_id=holder.pk, token="live")
-    services.training_run_cancel(training_run=holder)  # frees the in-flight slot, not the lock
-    other = services.training_run_create(backend="numpy", config=GOOD_CONFIG, trigger="api")
-    with pytest.raises(services.TrainingLockBusy):
-        services.training_run_execute(training_run_id=other.pk)
+    holder = training_runs.training_run_create(backend="numpy", config=GOOD_CONFIG, trigger="api")
+    assert training_lock.lock_acquire(training_run_id=holder.pk, token="live")
+    training_runs.training_run_cancel(training_run=holder)  # frees the in-flight slot, not the lock
+    other = training_runs.training_run_create(backend="numpy", config=GOOD_CONFIG, trigger="api")
+    with pytest.raises(errors.TrainingLockBusy):
+        training.training_run_execute(training_run_id=other.pk)
 
     time.sleep(1.1)  # the holder stopped renewing: its lock lapses
-    assert services._lock_acquire(training_run_id=other.pk, token="next")
-    with pytest.raises(services.TrainingLockLost):
-        services._lock_renew(training_run_id=holder.pk, token="live")
+    assert training_lock.lock_acquire(training_run_id=other.pk, token="next")
+    with pytest.raises(errors.TrainingLockLost):
+        training_lock.lock_renew(training_run_id=holder.pk, token="live")
 
 
 @pytest.mark.parametrize(
@@ -333,10 +341,10 @@ def test_lock_held_by_a_live_run_blocks_and_a_lapsed_one_is_taken_over(
     [{"epochs": 0}, {"lr": -1}, {"mlp_layers": [7, 4]}, {"nonsense": 1}, {"batch_size": "x"}],
 )
 def test_bad_config_is_refused_before_anything_is_queued(db, config):
-    with pytest.raises(services.InvalidTrainingConfig):
-        services.training_run_start(backend="numpy", config=config, trigger="api")
-    with pytest.raises(services.InvalidTrainingConfig):
-        services.training_run_start(backend="tensorflow", config=None, trigger="api")
+    with pytest.raises(errors.InvalidTrainingConfig):
+        training_runs.training_run_start(backend="numpy", config=config, trigger="api")
+    with pytest.raises(errors.InvalidTrainingConfig):
+        training_runs.training_run_start(backend="tensorflow", config=None, trigger="api")
     assert not TrainingRun.objects.exists()
 
 
@@ -356,10 +364,10 @@ def test_unreachable_broker_fails_the_run_with_a_clear_error(
     _drop_broker_pools(app)
     try:
         with (
-            pytest.raises(services.BrokerUnavailable) as raised,
+            pytest.raises(errors.BrokerUnavailable) as raised,
             django_capture_on_commit_callbacks(execute=True),
         ):
-            services.training_run_start(backend="numpy", config=GOOD_CONFIG, trigger="api")
+            training_runs.training_run_start(backend="numpy", config=GOOD_CONFIG, trigger="api")
     finally:
         app.conf.broker_url = saved
         _drop_broker_pools(app)
@@ -368,7 +376,7 @@ def test_unreachable_broker_fails_the_run_with_a_clear_error(
     assert run.status == TrainingRun.Status.FAILED
     assert "broker" in run.error
     # A failed start does not block the next one.
-    services.training_run_create(backend="numpy", config=GOOD_CONFIG, trigger="api")
+    training_runs.training_run_create(backend="numpy", config=GOOD_CONFIG, trigger="api")
 
 
 def test_activate_and_roll_back(
@@ -379,17 +387,17 @@ def test_activate_and_roll_back(
     assert ModelVersion.objects.get(is_active=True) == second
 
     with django_capture_on_commit_callbacks(execute=True):
-        rolled = services.model_version_rollback()
+        rolled = versions.model_version_rollback()
     assert rolled == first
     assert ModelVersion.objects.get(is_active=True) == first
     with django_capture_on_commit_callbacks(execute=True):
-        services.model_version_activate(version=second)
+        versions.model_version_activate(version=second)
     assert ModelVersion.objects.get(is_active=True) == second
 
 
 def test_rollback_without_an_earlier_version_is_refused(db):
-    with pytest.raises(services.ModelVersionError):
-        services.model_version_rollback()
+    with pytest.raises(errors.ModelVersionError):
+        versions.model_version_rollback()
 
 
 def test_activation_refuses_a_missing_artifact(
@@ -400,8 +408,8 @@ def test_activation_refuses_a_missing_artifact(
     import shutil
 
     shutil.rmtree(Path(settings.ARTIFACT_DIR) / version.artifact_path)
-    with pytest.raises(services.ModelVersionError, match="missing"):
-        services.model_version_activate(version=version)
+    with pytest.raises(errors.ModelVersionError, match="missing"):
+        versions.model_version_activate(version=version)
     assert ModelVersion.objects.get(is_active=True) == other
 
 
@@ -464,11 +472,11 @@ def test_automatic_retrains_are_rate_limited(
 
 def test_no_second_auto_retrain_while_one_is_queued(rating_world: RatingWorld, settings):
     settings.RECSITE_RETRAIN_AFTER_RATINGS = 1
-    queued = services.training_run_create(backend="numpy", config=None, trigger="auto")
+    queued = training_runs.training_run_create(backend="numpy", config=None, trigger="auto")
     user = UserFactory()
     for movie in [m for ms in rating_world.movies.values() for m in ms][:3]:
         rating_upsert(user=user, movie=movie, score="4.0")
-        services.ratings_changed(user_id=user.pk)
+        triggers.ratings_changed(user_id=user.pk)
     assert list(TrainingRun.objects.values_list("pk", flat=True)) == [queued.pk]
 
 
@@ -476,16 +484,16 @@ def test_reaper_requeues_a_run_whose_worker_died(
     rating_world: RatingWorld, eager_celery, pipeline_settings
 ):
     pipeline_settings.RECSITE_TRAINING_LOCK_SECONDS = 1
-    run = services.training_run_create(backend="numpy", config=GOOD_CONFIG, trigger="api")
+    run = training_runs.training_run_create(backend="numpy", config=GOOD_CONFIG, trigger="api")
     # What a SIGKILLed worker leaves: running, a lock and a heartbeat that stopped renewing.
-    assert services._lock_acquire(training_run_id=run.pk, token="dead-worker")
+    assert training_lock.lock_acquire(training_run_id=run.pk, token="dead-worker")
     TrainingRun.objects.filter(pk=run.pk).update(
         status="running", attempts=1, started=timezone.now(), heartbeat_at=timezone.now()
     )
-    assert services.training_runs_reap() == []  # still within its lock period
+    assert training_runs.training_runs_reap() == []  # still within its lock period
     time.sleep(1.1)
 
-    assert services.training_runs_reap() == [run.pk]
+    assert training_runs.training_runs_reap() == [run.pk]
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
     assert run.attempts == 2
@@ -495,25 +503,25 @@ def test_reaper_requeues_a_run_whose_worker_died(
 def test_the_reaper_precomputes_an_active_version_left_without_lists_once_it_is_old_enough(
     rating_world: RatingWorld, eager_celery, django_capture_on_commit_callbacks
 ):
-    run = services.training_run_create(backend="numpy", config=GOOD_CONFIG, trigger="command")
-    version_id = services.training_run_execute(training_run_id=run.pk)
+    run = training_runs.training_run_create(backend="numpy", config=GOOD_CONFIG, trigger="command")
+    version_id = training.training_run_execute(training_run_id=run.pk)
     version = ModelVersion.objects.get(pk=version_id)
     assert version.is_active
     assert version.precomputed_at is None  # its precompute was lost, say
     assert not Recommendation.objects.filter(model_version=version).exists()
 
     # Activated just now: the periodic reaper (30 minutes by default) leaves it alone.
-    assert services.model_versions_precompute_reap(min_age_seconds=1800) == []
+    assert precompute.model_versions_precompute_reap(min_age_seconds=1800) == []
     assert ModelVersion.objects.get(pk=version_id).precomputed_at is None
 
     ModelVersion.objects.filter(pk=version_id).update(
         activated_at=timezone.now() - timedelta(hours=1)
     )
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.model_versions_precompute_reap(min_age_seconds=1800) == [version_id]
+        assert precompute.model_versions_precompute_reap(min_age_seconds=1800) == [version_id]
     version.refresh_from_db()
     assert version.precomputed_at is not None
     per_user = Recommendation.objects.filter(model_version=version).values("user_id")
     assert per_user.distinct().count() == len(rating_world.users)
     # Precomputed versions are never queued again.
-    assert services.model_versions_precompute_reap(min_age_seconds=0) == []
+    assert precompute.model_versions_precompute_reap(min_age_seconds=0) == []

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from ratings.models import Rating
-from recommender import services, tasks
+from recommender import tasks
 from recommender.engine.artifacts import load_artifact
 from recommender.models import ModelVersion, Recommendation, TrainingRun
+from recommender.services import errors, training_runs
 from tests.recommender.conftest import GOOD_CONFIG, build_rating_world, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -43,7 +44,7 @@ def _artifacts_complete(root: Path) -> list[str]:
 
 def test_retrain_runs_on_the_worker_activates_and_precomputes(celery_worker, pipeline_settings):
     world = build_rating_world()
-    run = services.training_run_start(backend="numpy", config=GOOD_CONFIG, trigger="api")
+    run = training_runs.training_run_start(backend="numpy", config=GOOD_CONFIG, trigger="api")
     assert run.status == TrainingRun.Status.QUEUED
 
     seen: list[str] = []
@@ -86,12 +87,12 @@ def test_retrain_runs_on_the_worker_activates_and_precomputes(celery_worker, pip
 
 def test_failing_run_leaves_the_previous_model_active(celery_worker):
     build_rating_world()
-    first = services.training_run_start(backend="numpy", config=GOOD_CONFIG, trigger="api")
+    first = training_runs.training_run_start(backend="numpy", config=GOOD_CONFIG, trigger="api")
     first = wait_for(lambda: _finished(first.pk), timeout=60, what="run 1", worker=celery_worker)
     assert first.status == TrainingRun.Status.SUCCEEDED, first.error
     Rating.objects.all().delete()  # nothing left to learn from
 
-    second = services.training_run_start(backend="numpy", config=GOOD_CONFIG, trigger="api")
+    second = training_runs.training_run_start(backend="numpy", config=GOOD_CONFIG, trigger="api")
     second = wait_for(lambda: _finished(second.pk), timeout=60, what="run 2", worker=celery_worker)
 
     assert second.status == TrainingRun.Status.FAILED
@@ -102,18 +103,18 @@ def test_failing_run_leaves_the_previous_model_active(celery_worker):
 
 def test_second_trigger_while_one_runs_starts_no_parallel_training(celery_worker):
     build_rating_world()
-    run = services.training_run_start(backend="numpy", config=SLOW_CONFIG, trigger="api")
+    run = training_runs.training_run_start(backend="numpy", config=SLOW_CONFIG, trigger="api")
     wait_for(lambda: _epochs_done(run.pk) >= 2, timeout=60, what="epochs", worker=celery_worker)
 
-    with pytest.raises(services.TrainingAlreadyRunning):
-        services.training_run_start(backend="numpy", config=GOOD_CONFIG, trigger="admin")
+    with pytest.raises(errors.TrainingAlreadyRunning):
+        training_runs.training_run_start(backend="numpy", config=GOOD_CONFIG, trigger="admin")
     # A duplicate delivery of the same run (a broker redelivery) reaches the second pool
     # process while the first trains: it must not train the run again.
     tasks.training_run_execute.delay(run.pk)
     time.sleep(2)
     assert TrainingRun.objects.get(pk=run.pk).attempts == 1
 
-    services.training_run_cancel(training_run=run)
+    training_runs.training_run_cancel(training_run=run)
     done = wait_for(lambda: _finished(run.pk), timeout=60, what="cancel", worker=celery_worker)
     assert done.status == TrainingRun.Status.CANCELLED
     assert done.attempts == 1
@@ -126,7 +127,7 @@ def test_second_trigger_while_one_runs_starts_no_parallel_training(celery_worker
 def test_worker_killed_mid_run_recovers_to_one_finished_run(celery_worker, pipeline_settings):
     build_rating_world()
     config = {**SLOW_CONFIG, "epochs": 40}
-    run = services.training_run_start(backend="numpy", config=config, trigger="api")
+    run = training_runs.training_run_start(backend="numpy", config=config, trigger="api")
     wait_for(lambda: _epochs_done(run.pk) >= 3, timeout=60, what="epochs", worker=celery_worker)
 
     celery_worker.kill()  # SIGKILL to the worker and its pool: no cleanup of any kind

@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 
 from ratings.models import Rating
 from ratings.services import movie_stats_refresh, rating_upsert
+from recommender.services.precompute import model_version_precompute
 from recommender.serving.edge import recommendations_for_user
-from recommender.services import model_version_precompute
 from tests.factories import UserFactory
 from tests.recommender import fixtures
 from tests.recommender.fixtures import SyntheticWorld, train_version

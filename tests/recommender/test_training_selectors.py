@@ -7,7 +7,7 @@ import json
 import pytest
 
 from recommender import training_selectors as selectors
-from recommender.services import training_run_create
+from recommender.services.training_runs import training_run_create
 from tests.factories import UserFactory
 from tests.recommender.conftest import GOOD_CONFIG, RatingWorld
 from tests.recommender.runs import cancelled_run, trained_run

@@ -7,12 +7,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recommender import services, tasks
+from recommender import tasks
 from recommender.management.commands._training_options import (
     add_threads_argument,
     threads_limit,
 )
 from recommender.models import ModelVersion
+from recommender.services import precompute
 
 
 class Command(BaseCommand):
@@ -41,7 +42,7 @@ class Command(BaseCommand):
             return
         threads_limit(options)
         started = time.perf_counter()
-        rows = services.model_version_precompute(model_version_id=version.pk)
+        rows = precompute.model_version_precompute(model_version_id=version.pk)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Version {version.pk}: {rows} recommendations in "

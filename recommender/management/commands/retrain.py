@@ -7,13 +7,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recommender import services
 from recommender.management.commands._training_options import (
     add_training_arguments,
     epoch_line,
     training_options,
 )
 from recommender.models import FINISHED_STATUSES, TrainingRun
+from recommender.services import errors, training_runs
 
 
 class Command(BaseCommand):
@@ -28,13 +28,13 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         backend, config = training_options(options)
         try:
-            run = services.training_run_start(
+            run = training_runs.training_run_start(
                 backend=backend,
                 config=config,
                 trigger=TrainingRun.Trigger.COMMAND,
                 force=options["force"],
             )
-        except services.TrainingError as exc:
+        except errors.TrainingError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"Training run {run.pk} queued ({backend}).")
         if options["wait"]:

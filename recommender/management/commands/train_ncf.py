@@ -7,7 +7,6 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recommender import services
 from recommender.management.commands._training_options import (
     add_training_arguments,
     epoch_line,
@@ -15,6 +14,8 @@ from recommender.management.commands._training_options import (
     training_options,
 )
 from recommender.models import ModelVersion, TrainingRun
+from recommender.services import errors, training, training_runs
+from recommender.services.precompute import model_version_precompute
 
 
 def train_in_process(
@@ -28,19 +29,19 @@ def train_in_process(
     """A command-triggered run trained here (no worker, no broker), then its top-k lists when
     it was activated. Raises CommandError when the run does not succeed."""
     try:
-        run = services.training_run_create(
+        run = training_runs.training_run_create(
             backend=backend, config=config, trigger=TrainingRun.Trigger.COMMAND, force=force
         )
-    except services.TrainingError as exc:
+    except errors.TrainingError as exc:
         raise CommandError(str(exc)) from exc
     command.stdout.write(f"Training run {run.pk} ({backend}) in this process.")
     try:
-        version_id = services.training_run_execute(
+        version_id = training.training_run_execute(
             training_run_id=run.pk,
             on_epoch=lambda report: command.stdout.write(epoch_line(report)),
         )
-    except services.TrainingLockBusy as exc:
-        services.training_run_cancel(training_run=run)
+    except errors.TrainingLockBusy as exc:
+        training_runs.training_run_cancel(training_run=run)
         raise CommandError(str(exc)) from exc
     run.refresh_from_db()
     if run.status != TrainingRun.Status.SUCCEEDED or version_id is None:
@@ -55,7 +56,7 @@ def train_in_process(
     version = ModelVersion.objects.get(pk=version_id)
     if version.is_active and precompute:
         started = time.perf_counter()
-        rows = services.model_version_precompute(model_version_id=version_id)
+        rows = model_version_precompute(model_version_id=version_id)
         command.stdout.write(
             f"Precomputed {rows} recommendations in {time.perf_counter() - started:.1f} s."
         )

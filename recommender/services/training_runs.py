@@ -1,0 +1,170 @@
+"""Training runs from request to worker: queue one, hand it to the broker, cancel it, reap it.
+
+Every trigger (admin, staff page, command, API, schedule, N new ratings) goes through
+`training_run_start`; the worker side is `recommender.services.training`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+
+from recommender.engine.config import NeuMFConfig
+from recommender.models import IN_FLIGHT_STATUSES, Backend, TrainingRun
+from recommender.services.errors import (
+    BrokerUnavailable,
+    InvalidTrainingConfig,
+    TrainingAlreadyRunning,
+)
+from recommender.services.training_lock import lock_holder, lock_seconds
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3  # deliveries that start training before a run is given up as failing
+# How long a publish may retry before the broker counts as unreachable (seconds in total).
+PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
+
+
+def training_config_parse(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Overrides of the engine's default NeuMFConfig, validated; the JSON stored on the run."""
+    try:
+        return NeuMFConfig.from_overrides(dict(config or {})).to_dict()
+    except ValueError as exc:
+        raise InvalidTrainingConfig(str(exc)) from exc
+
+
+def training_run_create(
+    *,
+    backend: str,
+    config: Mapping[str, Any] | None,
+    trigger: str,
+    user: AbstractBaseUser | None = None,
+    force: bool = False,
+) -> TrainingRun:
+    """A queued run, refused while another is queued or running (the DB enforces it too)."""
+    if backend not in Backend.values:
+        raise InvalidTrainingConfig(f"Unknown backend {backend!r}; use one of {Backend.values}.")
+    if trigger not in TrainingRun.Trigger.values:
+        raise InvalidTrainingConfig(f"Unknown trigger {trigger!r}.")
+    parsed = training_config_parse(config)
+    triggered_by = user if user is not None and getattr(user, "pk", None) else None
+    with transaction.atomic():
+        busy = TrainingRun.objects.filter(status__in=IN_FLIGHT_STATUSES).values_list("pk").first()
+        if busy:
+            raise TrainingAlreadyRunning(busy[0])
+        try:
+            with transaction.atomic():
+                run = TrainingRun.objects.create(
+                    backend=backend,
+                    config=parsed,
+                    trigger=trigger,
+                    triggered_by=triggered_by,
+                    force=bool(force),
+                )
+        except IntegrityError as exc:  # a concurrent trigger won the race
+            raise TrainingAlreadyRunning(None) from exc
+    logger.info("training run %s queued (%s, %s, force=%s)", run.pk, backend, trigger, force)
+    return run
+
+
+def training_run_start(
+    *,
+    backend: str,
+    config: Mapping[str, Any] | None = None,
+    trigger: str,
+    user: AbstractBaseUser | None = None,
+    force: bool = False,
+) -> TrainingRun:
+    """Queue a run and hand it to a worker after commit, followed by the precompute.
+
+    Raises TrainingAlreadyRunning (409), InvalidTrainingConfig (400), BrokerUnavailable (503:
+    the run is then marked failed, so it does not block the next trigger)."""
+    run = training_run_create(
+        backend=backend, config=config, trigger=trigger, user=user, force=force
+    )
+    transaction.on_commit(lambda: _training_run_enqueue_new(run.pk))
+    return run
+
+
+def _training_run_enqueue_new(training_run_id: int) -> None:
+    """Publish a new run; if the broker does not take it, the run fails so it blocks nothing."""
+    try:
+        task_id = training_run_enqueue(training_run_id)
+    except BrokerUnavailable as exc:
+        logger.error("training run %s marked failed: %s", training_run_id, exc)
+        TrainingRun.objects.filter(pk=training_run_id, status=TrainingRun.Status.QUEUED).update(
+            status=TrainingRun.Status.FAILED, error=str(exc), finished=timezone.now()
+        )
+        raise
+    TrainingRun.objects.filter(pk=training_run_id).update(celery_task_id=task_id)
+
+
+def training_run_enqueue(training_run_id: int) -> str:
+    """Publish the run's chain (train, then precompute); returns the training task's id.
+    Raises BrokerUnavailable when the broker does not take it."""
+    from recommender import tasks  # tasks import the services
+
+    flow = tasks.training_run_execute.si(
+        training_run_id
+    ) | tasks.model_version_precompute_for_run.si(training_run_id)
+    try:
+        result = flow.apply_async(retry=True, retry_policy=PUBLISH_RETRY)
+    except (BrokerError, OSError) as exc:
+        raise BrokerUnavailable(f"The task broker is unreachable: {exc}") from exc
+    first = result.parent if result.parent is not None else result
+    return str(first.id or "")
+
+
+def run_finish(training_run_id: int, status: str, **values: Any) -> None:
+    TrainingRun.objects.filter(pk=training_run_id).update(
+        status=status, finished=timezone.now(), **values
+    )
+
+
+def training_run_cancel(*, training_run: TrainingRun) -> TrainingRun:
+    """Cancel a queued run at once; ask a running one to stop before its next epoch."""
+    now = timezone.now()
+    stopped = TrainingRun.objects.filter(
+        pk=training_run.pk, status=TrainingRun.Status.QUEUED
+    ).update(status=TrainingRun.Status.CANCELLED, cancel_requested=True, finished=now, error="")
+    if not stopped:
+        TrainingRun.objects.filter(pk=training_run.pk, status=TrainingRun.Status.RUNNING).update(
+            cancel_requested=True
+        )
+    training_run.refresh_from_db()
+    return training_run
+
+
+def training_runs_reap() -> list[int]:
+    """Runs whose worker died (no heartbeat for a lock period): queue them again, or fail them
+    after MAX_ATTEMPTS. Called by beat and when a worker starts. Returns the run ids touched."""
+    stale_before = timezone.now() - timedelta(seconds=lock_seconds())
+    live_run, _ = lock_holder()
+    stale = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).filter(
+        # No heartbeat at all: the worker died before its first write after taking the run.
+        Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True)
+    )
+    touched = []
+    for run in stale.exclude(pk=live_run) if live_run else stale:
+        touched.append(run.pk)
+        if run.attempts >= MAX_ATTEMPTS:
+            run_finish(
+                run.pk,
+                TrainingRun.Status.FAILED,
+                error=f"The worker was lost {run.attempts} times; giving up.",
+            )
+            continue
+        logger.warning("training run %s lost its worker; queued again", run.pk)
+        try:
+            training_run_enqueue(run.pk)
+        except BrokerUnavailable:
+            logger.exception("could not queue training run %s again", run.pk)
+    return touched
