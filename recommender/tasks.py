@@ -26,9 +26,14 @@ IDEMPOTENT: dict[str, Any] = {
     "retry_backoff": True,
     "max_retries": 5,
 }
+# Tasks whose return value nobody reads store none. Only the precompute chord needs the result
+# store (its chunks' results count towards the finish); publishing any other task must not
+# depend on it: with Redis as the result store, a publish that keeps a result first subscribes
+# to it, and with Redis down that took 20 s of retries and ended in a RuntimeError (a 500).
+NO_RESULT: dict[str, Any] = {**IDEMPOTENT, "ignore_result": True}
 
 
-@shared_task(bind=True, **{**IDEMPOTENT, "max_retries": 100})
+@shared_task(bind=True, **{**NO_RESULT, "max_retries": 100})
 def training_run_execute(self: Task, training_run_id: int) -> int | None:
     """Train one run; the chain's next task precomputes if it activated a version."""
     try:
@@ -40,7 +45,7 @@ def training_run_execute(self: Task, training_run_id: int) -> int | None:
         raise self.retry(countdown=busy.retry_in, exc=busy) from busy
 
 
-@shared_task(**IDEMPOTENT)
+@shared_task(**NO_RESULT)
 def model_version_precompute_for_run(training_run_id: int) -> None:
     """The follow-up of a training: precompute the run's version if it is active and not done."""
     version = ModelVersion.objects.filter(training_run_id=training_run_id).first()
@@ -49,7 +54,7 @@ def model_version_precompute_for_run(training_run_id: int) -> None:
     model_version_precompute.delay(version.pk)
 
 
-@shared_task(**IDEMPOTENT)
+@shared_task(**NO_RESULT)
 def model_version_precompute(model_version_id: int) -> int:
     """Fan the version's users out over chunk tasks; a chord sets precomputed_at at the end."""
     version = ModelVersion.objects.filter(pk=model_version_id).first()
@@ -76,14 +81,14 @@ def model_version_precompute_finish(model_version_id: int) -> None:
     precomputing.model_version_precompute_finish(model_version_id=model_version_id)
 
 
-@shared_task(**IDEMPOTENT)
+@shared_task(**NO_RESULT)
 def training_run_scheduled() -> int | None:
     """Run by beat (the weekly PeriodicTask); skipped while a run is in flight."""
     run = triggers.training_run_scheduled()
     return run.pk if run is not None else None
 
 
-@shared_task(**IDEMPOTENT)
+@shared_task(**NO_RESULT)
 def training_runs_reap(precompute: bool = True) -> list[int]:
     """The periodic reaper (beat): lost training runs, and lists whose precompute stalled (not
     when a starting worker asks: it reaps those at once, whatever their age)."""
@@ -94,7 +99,7 @@ def training_runs_reap(precompute: bool = True) -> list[int]:
     return training_runs.training_runs_reap()
 
 
-@shared_task(**IDEMPOTENT)
+@shared_task(**NO_RESULT)
 def model_versions_precompute_reap(min_age_seconds: float) -> list[int]:
     return precomputing.model_versions_precompute_reap(min_age_seconds=min_age_seconds)
 

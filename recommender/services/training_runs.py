@@ -119,6 +119,9 @@ def training_run_enqueue(training_run_id: int) -> str:
         result = flow.apply_async(retry=True, retry_policy=PUBLISH_RETRY)
     except (BrokerError, OSError) as exc:
         raise BrokerUnavailable(f"The task broker is unreachable: {exc}") from exc
+    except Exception as exc:  # whatever else keeps the broker from taking it: not a 500
+        logger.exception("publishing training run %s failed", training_run_id)
+        raise BrokerUnavailable(f"The task broker did not take the run: {exc}") from exc
     first = result.parent if result.parent is not None else result
     return str(first.id or "")
 

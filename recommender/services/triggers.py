@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from ratings.models import Rating
 from recommender.models import IN_FLIGHT_STATUSES, TrainingRun
-from recommender.services.errors import TrainingAlreadyRunning, TrainingError
+from recommender.services.errors import TrainingAlreadyRunning
 from recommender.services.training_runs import training_run_start
 
 logger = logging.getLogger(__name__)
@@ -58,5 +58,5 @@ def ratings_changed(*, user_id: int) -> None:
         logger.info("retrain %s started after %d new ratings (user %s)", run.pk, threshold, user_id)
     except TrainingAlreadyRunning:
         return
-    except TrainingError:
+    except Exception:  # the rating is saved: a retrain that cannot start must not fail it
         logger.exception("automatic retrain could not start")

@@ -112,3 +112,36 @@ def test_broker_down_serves_everything_and_retrains_say_why_until_it_is_back(
     again = api.get("/api/v1/me/recommendations/")
     assert again.status_code == 200
     redis_client.flushdb()
+
+
+def test_broker_and_result_store_down_answers_503_fast_and_blocks_no_later_trigger(
+    rating_world: RatingWorld, broker: Callable[[str], None], settings
+) -> None:
+    import time
+
+    from recsite.celery import app as celery_app
+
+    train_and_activate()
+    ops = Token.objects.create(user=UserFactory(username="ops", is_staff=True)).key
+    staff_api = Client(HTTP_AUTHORIZATION=f"Token {ops}")
+    dead = f"redis://127.0.0.1:{closed_port()}/0"
+    saved = celery_app.conf.result_backend
+    broker(dead)
+    celery_app.conf.result_backend = dead  # Redis as broker and result store, both down
+    celery_app._local.backend = None
+    try:
+        for _ in range(2):  # the second trigger is not refused by a run left queued
+            started = time.monotonic()
+            refused = staff_api.post(
+                "/api/v1/staff/training-runs/",
+                {"backend": "numpy"},
+                content_type="application/json",
+            )
+            assert refused.status_code == 503, refused.content
+            assert refused.json()["code"] == "broker_unavailable"
+            assert time.monotonic() - started < 8  # was 20 s of result-store retries, then 500
+        assert not TrainingRun.objects.filter(status__in=["queued", "running"]).exists()
+        assert TrainingRun.objects.filter(status="failed", trigger="api").count() == 2
+    finally:
+        celery_app.conf.result_backend = saved
+        celery_app._local.backend = None
