@@ -9,8 +9,8 @@ from rest_framework import serializers
 
 from catalog.models import Genre, Movie
 from catalog.serializers import MovieSerializer
-from recommender.serving.edge import RecommendedMovie
 from recommender.serializers import RecommendedMovieSerializer
+from recommender.serving.edge import RecommendedMovie
 from tests.factories import MovieFactory
 
 pytestmark = pytest.mark.django_db
