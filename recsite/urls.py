@@ -5,12 +5,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from ratings.throttle import throttle_login
+from recsite.views import favicon
 
 # Both log-in forms count failures per client and name (ratings/throttle.py).
 admin.site.login = throttle_login(admin.site.login)
 
 urlpatterns = [
     path("accounts/login/", throttle_login(auth_views.LoginView.as_view()), name="login"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("recsite.api")),

@@ -150,3 +150,10 @@ def score_str(score: object) -> str:
 def get_item(mapping: dict[object, object] | None, key: object) -> object:
     """mapping[key] or None: the user's score of a card's movie."""
     return mapping.get(key) if mapping else None
+
+
+@register.simple_tag
+def tmdb_in_use() -> bool:
+    """Whether pages show TMDB's posters and overviews, and so owe TMDB its credit: only with
+    TMDB credentials configured; without them every poster is generated here."""
+    return bool(settings.TMDB_API_KEY or settings.TMDB_READ_TOKEN)

@@ -261,7 +261,8 @@ def test_tmdb_key_never_reaches_the_page(client, catalog, settings):
         assert "secret-token-456" not in html
 
 
-def test_footer_carries_tmdb_attribution(client, catalog):
+def test_footer_carries_tmdb_attribution_when_tmdb_is_configured(client, catalog, settings):
+    settings.TMDB_READ_TOKEN = "token"
     html = client.get(reverse("catalog:home")).content.decode()
     assert "This product uses the TMDB API but is not endorsed or certified by TMDB" in html
 
