@@ -8,15 +8,18 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from catalog.models import Genre, Movie
+from catalog.models import Genre, Movie, MovieGenre
 
 
 class MovieGenreInline(admin.TabularInline):
-    model = Movie.genres.through
+    model = MovieGenre  # the link table, named "Toy Story (1995): Comedy" on its rows
     extra = 1
     autocomplete_fields = ("genre",)
     verbose_name = "genre"
     verbose_name_plural = "genres"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[MovieGenre]:
+        return super().get_queryset(request).select_related("movie", "genre")
 
 
 class DecadeListFilter(admin.SimpleListFilter):
@@ -54,7 +57,13 @@ class MovieAdmin(admin.ModelAdmin):
     list_filter = ("genres", DecadeListFilter, "year")
     search_fields = ("title", "=movielens_id", "=imdb_id")
     ordering = ("-rating_count", "title")
-    readonly_fields = ("rating_count", "rating_mean", "created", "updated", "poster_checked_at")
+    readonly_fields = (
+        "rating_count",
+        "rating_mean_display",
+        "created",
+        "updated",
+        "poster_checked_at",
+    )
     exclude = ("genres",)
     inlines = (MovieGenreInline,)
     list_per_page = 50
@@ -63,7 +72,7 @@ class MovieAdmin(admin.ModelAdmin):
         (None, {"fields": ("title", "year")}),
         ("Identifiers", {"fields": ("movielens_id", "imdb_id", "tmdb_id")}),
         ("TMDB", {"fields": ("poster_path", "overview", "poster_checked_at")}),
-        ("Ratings", {"fields": ("rating_count", "rating_mean", "created", "updated")}),
+        ("Ratings", {"fields": ("rating_count", "rating_mean_display", "created", "updated")}),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Movie]:

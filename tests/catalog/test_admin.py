@@ -88,3 +88,15 @@ def test_admin_requires_staff(client, catalog) -> None:
     client.force_login(UserFactory())
     response = client.get(reverse("admin:catalog_movie_changelist"))
     assert response.status_code == 302
+
+
+def test_the_movie_page_names_its_genre_rows_and_rounds_the_mean(staff_client, catalog) -> None:
+    for score in ("4.5", "3.5", "3.0"):  # mean 3.666...: a float with 15 decimals
+        rating_upsert(user=UserFactory(), movie=catalog["aliens"], score=score)
+    url = reverse("admin:catalog_movie_change", args=[catalog["aliens"].pk])
+    html = staff_client.get(url).content.decode()
+    assert "Movie_genres object" not in html
+    assert "Aliens (1986): Drama" in html
+    assert "Aliens (1986): Comedy" in html
+    assert "3.67" in html
+    assert "3.666" not in html
