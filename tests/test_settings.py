@@ -192,7 +192,7 @@ def test_an_error_page_shows_no_secrets_when_debug_was_not_asked_for() -> None:
         assert name not in page
     assert "a bug in a view" not in page
     assert "Traceback" not in page
-    assert "Server Error (500)" in page
+    assert "Something went wrong on our side" in page  # the branded 500, not a debug page
 
 
 def test_mail_goes_to_the_console_unless_email_url_says_otherwise() -> None:

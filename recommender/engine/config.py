@@ -26,8 +26,13 @@ class NeuMFConfig:
     l2: float = 0.0  # L2 penalty on the embedding rows of a batch
     dtype: Literal["float32", "float64"] = "float32"
     alpha: float = 0.5  # weight of GMF vs MLP when NeuMF starts from pre-trained towers
-    patience: int | None = None  # early stopping on validation HR@K; None trains all epochs
+    patience: int | None = None  # early stopping on the selection metric; None trains all epochs
     top_k: int = 10
+    # What picks the epoch (and what the pipeline's activation compares): "full" = NDCG@K of the
+    # validation item among every item the user has not rated (Recall@K breaks ties); "sampled" =
+    # HR@K among 99 sampled negatives, the NCF paper's protocol, which rewards popularity
+    # (Krichene and Rendle, KDD 2020).
+    selection: Literal["full", "sampled"] = "full"
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -85,6 +90,8 @@ class NeuMFConfig:
             problems.append("dtype must be float32 or float64")
         if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
             problems.append("patience must be a positive integer or null")
+        if self.selection not in ("full", "sampled"):
+            problems.append("selection must be full or sampled")
         if problems:
             raise ValueError("Invalid config: " + "; ".join(problems) + ".")
 

@@ -108,10 +108,17 @@ class SeenItems:
 
 
 def full_catalogue_ranks(
-    score_users: UserScorer, users: IntArray, pos_items: IntArray, seen: SeenItems, n_items: int
+    score_users: UserScorer,
+    users: IntArray,
+    pos_items: IntArray,
+    seen: SeenItems,
+    n_items: int,
+    *,
+    top: IntArray | None = None,
 ) -> IntArray:
     """Rank of each user's held-out item among all items the user has not seen (the seen items
     masked to -inf). `score_users(users)` gives [len(users), n_items]. Ties pessimistic.
+    `top` ([len(users), k], optional) receives each user's k best unseen items, best first.
     Raises NonFiniteScores for NaN or +inf scores."""
     ranks = np.empty(users.shape[0], dtype=np.int64)
     block = max(1, _FULL_CELLS // max(n_items, 1))
@@ -124,7 +131,41 @@ def full_catalogue_ranks(
         pos = scores[np.arange(bu.shape[0]), pos_items[start : start + block]]  # [block]
         # The held-out item scores >= itself, hence the -1.
         ranks[start : start + bu.shape[0]] = (scores >= pos[:, None]).sum(axis=1) - 1
+        if top is not None:
+            top[start : start + bu.shape[0]] = top_k_items(scores, top.shape[1])
     return ranks
+
+
+def top_k_items(scores: NDArray[np.floating], k: int) -> IntArray:
+    """The k highest-scoring columns of each row, best first: [n, n_items] -> [n, k]."""
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # [n, k], unordered
+    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Personalisation:
+    """How far a model's top-K lists leave the best-sellers: coverage = share of the catalogue in
+    at least one user's top K; popularity = mean percentile (0 = least, 100 = most rated in
+    training) of the recommended items, over all recommendations."""
+
+    coverage: float
+    popularity_percentile: float
+
+
+def personalisation(top: IntArray, item_counts: NDArray[np.integer]) -> Personalisation:
+    """top: [n_users, k] recommended item indices; item_counts: [n_items] training ratings each."""
+    n_items = item_counts.shape[0]
+    if top.size == 0 or n_items == 0:
+        return Personalisation(coverage=0.0, popularity_percentile=0.0)
+    # Percentile of each item's count: the share of items rated less often (ties share a rank).
+    order = np.sort(item_counts)
+    percentile = 100.0 * np.searchsorted(order, item_counts, side="left") / max(n_items - 1, 1)
+    return Personalisation(
+        coverage=float(np.unique(top).shape[0] / n_items),
+        popularity_percentile=float(percentile[top].mean()),
+    )
 
 
 def full_catalogue_metrics(

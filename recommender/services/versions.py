@@ -9,8 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from recommender.engine.artifacts import META_FILE, sha256_file
-from recommender.engine.metrics import sampled_metrics
-from recommender.engine.train import FitResult, evaluate
+from recommender.engine.metrics import full_catalogue_metrics, sampled_metrics
+from recommender.engine.train import FitResult, Validator, evaluate
 from recommender.models import ModelVersion
 from recommender.registry import artifact_directory, load_version
 from recommender.services.errors import ModelVersionError
@@ -22,12 +22,12 @@ logger = logging.getLogger(__name__)
 def activation_decision(
     result: FitResult, active: ModelVersion | None, *, force: bool
 ) -> tuple[bool, str, dict[str, float]]:
-    """Activate when no version is active, when forced, or when the new model's validation
-    HR@K is not below the active version's on the new run's own validation users and candidates
-    (same protocol). Selection looks at validation only: both test HRs are recorded and shown
-    but never decide, so the test figure stays an unbiased report of the served model."""
+    """Activate when no version is active, when forced, or when the new model is not worse than
+    the active version on the new run's own validation items, by the metric that chose its
+    epoch (config.selection: full-catalogue NDCG@K by default, the paper's sampled HR@K
+    otherwise). Selection looks at validation only: both test figures are recorded and shown but
+    never decide, so the test figure stays an unbiased report of the served model."""
     k = result.config.top_k
-    new_val = float(result.metrics["val_hr"])
     if active is None:
         return True, "Activated: no version was active.", {}
     if force:
@@ -38,7 +38,11 @@ def activation_decision(
         logger.exception("active version %s could not be evaluated", active.pk)
         reason = str(exc)[:200]  # the decision column holds 300 characters
         return True, f"Activated: active version {active.pk} cannot be evaluated ({reason}).", {}
-    old_val = baseline["active_val_hr"]
+    if result.config.selection == "sampled":
+        label, name = f"validation HR@{k} (99 sampled negatives)", "val_hr"
+    else:
+        label, name = f"full-catalogue validation NDCG@{k}", "val_full_ndcg"
+    new_val, old_val = float(result.metrics[name]), baseline[f"active_{name}"]
     reported = (
         f"test HR@{k} {float(result.metrics['test_hr']):.4f} vs "
         f"{baseline['active_test_hr']:.4f}, not used to decide"
@@ -46,26 +50,27 @@ def activation_decision(
     if new_val >= old_val:
         return (
             True,
-            f"Activated: validation HR@{k} {new_val:.4f} >= {old_val:.4f} of version "
-            f"{active.pk} ({reported}).",
+            f"Activated: {label} {new_val:.4f} >= {old_val:.4f} of version {active.pk} "
+            f"({reported}).",
             baseline,
         )
     return (
         False,
-        f"Not activated: validation HR@{k} {new_val:.4f} < {old_val:.4f} of active version "
-        f"{active.pk} ({reported}).",
+        f"Not activated: {label} {new_val:.4f} < {old_val:.4f} of active version {active.pk} "
+        f"({reported}).",
         baseline,
     )
 
 
 def _evaluate_version_on_split(version: ModelVersion, result: FitResult) -> dict[str, float]:
-    """Sampled HR/NDCG@K of a stored version on a new run's split: on its validation items
-    (active_val_*, what the decision compares) and its test items (active_test_*, reported).
-    Users and movies the older model never saw score -inf: it cannot recommend them, and ties
-    count as misses."""
+    """A stored version on a new run's split: on its validation items (active_val_*, sampled
+    and full-catalogue; what the decision compares) and its test items (active_test_*,
+    reported). Users and movies the older model never saw score -inf: it cannot recommend
+    them, and ties count as misses."""
     served = load_version(version)
     user_map = served.users.index(result.users.ids)  # [new n_users]: old index or -1
     item_map = served.items.index(result.items.ids)  # [new n_items]
+    known_items = item_map >= 0
 
     def predict(users: np.ndarray, items: np.ndarray) -> np.ndarray:
         ou, oi = user_map[users], item_map[items]
@@ -75,12 +80,27 @@ def _evaluate_version_on_split(version: ModelVersion, result: FitResult) -> dict
             out[known] = served.loaded.predict(ou[known], oi[known])
         return out
 
+    def score_users(users: np.ndarray) -> np.ndarray:
+        ou = user_map[users]
+        out = np.full((users.shape[0], item_map.shape[0]), -np.inf, dtype=np.float32)
+        rows = ou >= 0
+        if rows.any():
+            old = served.loaded.score_users(ou[rows])  # [n_known, old n_items]
+            out[np.ix_(rows, known_items)] = old[:, item_map[known_items]]
+        return out
+
     split, k = result.split, result.config.top_k
-    val = sampled_metrics(predict, split.val_users, split.val_items, split.val_candidates, k)
-    test = evaluate(predict, served.loaded.score_users, split, k, full=False)
+    val = Validator(split, k, seed=result.seed)
+    sampled = sampled_metrics(predict, split.val_users, split.val_items, split.val_candidates, k)
+    full = full_catalogue_metrics(
+        score_users, val.full_users, val.full_items, val.seen, split.n_items, k
+    )
+    test = evaluate(predict, score_users, split, k, full=True)
     return {
-        "active_val_hr": float(val.hr),
-        "active_val_ndcg": float(val.ndcg),
+        "active_val_hr": float(sampled.hr),
+        "active_val_ndcg": float(sampled.ndcg),
+        "active_val_full_recall": float(full.hr),
+        "active_val_full_ndcg": float(full.ndcg),
         **{f"active_{name}": float(value) for name, value in test.items()},
     }
 

@@ -151,7 +151,9 @@ def test_best_epoch_0_is_printed_with_its_validation_score_and_meaning(
     metrics = json.loads(printed[printed.index(best) + 1])
     assert best == (
         f"best epoch 0 ({meaning}: no neumf epoch beat it on validation): "
-        f"val HR@10 {metrics['val_hr']:.4f}  NDCG@10 {metrics['val_ndcg']:.4f}"
+        f"val HR@10 {metrics['val_hr']:.4f}  NDCG@10 {metrics['val_ndcg']:.4f}  "
+        f"full Recall@10 {metrics['val_full_recall']:.4f}  "
+        f"NDCG@10 {metrics['val_full_ndcg']:.4f}  (chosen on full-catalogue NDCG)"
     )
 
 

@@ -40,20 +40,31 @@ def test_both_backends_clearly_beat_popularity(
     assert result.device == "cpu"
 
 
-def test_kept_epoch_is_the_best_on_validation(planted: tuple[Interactions, Split]) -> None:
+@pytest.mark.parametrize("selection", ["full", "sampled"])
+def test_kept_epoch_is_the_best_on_validation(
+    planted: tuple[Interactions, Split], selection: str
+) -> None:
     data, split = planted
     seen: list[EpochReport] = []
-    config = NeuMFConfig(gmf_dim=8, mlp_layers=(32, 16, 8), lr=0.03, epochs=6)
+    config = NeuMFConfig(gmf_dim=8, mlp_layers=(32, 16, 8), lr=0.03, epochs=6, selection=selection)
     result = fit(data, config, seed=1, split=split, on_epoch=seen.append)
     assert seen == result.history
-    scores = [(h.val_hr, h.val_ndcg) for h in result.history]
+    if selection == "full":
+        scores = [(h.val_full_ndcg, h.val_full_recall) for h in result.history]
+        kept = (result.metrics["val_full_ndcg"], result.metrics["val_full_recall"])
+    else:
+        scores = [(h.val_hr, h.val_ndcg) for h in result.history]
+        kept = (result.metrics["val_hr"], result.metrics["val_ndcg"])
     best = max(range(len(scores)), key=lambda e: scores[e])
-    assert result.best_epoch == best + 1
-    assert result.metrics["val_hr"] == pytest.approx(scores[best][0])
-    # the model holds the kept epoch's weights: its validation HR is that epoch's
-    from recommender.engine.train import validation_metrics
+    if scores[best] > (0.0, 0.0):
+        assert result.best_epoch == best + 1
+    assert kept == pytest.approx(scores[best])
+    # the model holds the kept epoch's weights: its validation scores are that epoch's
+    from recommender.engine.train import Validator
 
-    assert validation_metrics(result.model, split, 10)[0] == pytest.approx(scores[best][0])
+    again = Validator(split, 10, seed=1)(result.model)
+    h = result.history[best]
+    assert (again.hr, again.full_ndcg) == pytest.approx((h.val_hr, h.val_full_ndcg))
 
 
 def test_early_stopping_and_cancellation(planted: tuple[Interactions, Split]) -> None:

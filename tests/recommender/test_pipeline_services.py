@@ -134,11 +134,11 @@ def test_worse_model_is_kept_inactive_unless_forced(
 
     worse = _start(django_capture_on_commit_callbacks, config=BAD_CONFIG)
     assert worse.status == TrainingRun.Status.SUCCEEDED
-    assert worse.decision.startswith("Not activated: validation HR@10")
+    assert worse.decision.startswith("Not activated: full-catalogue validation NDCG@10")
     # Both halves of the active version's score on the new split are recorded.
-    assert worse.test_metrics["val_hr"] < worse.test_metrics["active_val_hr"]
-    assert worse.test_metrics["test_hr"] < worse.test_metrics["active_test_hr"]
-    assert {"active_val_ndcg", "active_test_ndcg"} <= set(worse.test_metrics)
+    assert worse.test_metrics["val_full_ndcg"] < worse.test_metrics["active_val_full_ndcg"]
+    assert worse.test_metrics["test_full_ndcg"] < worse.test_metrics["active_test_full_ndcg"]
+    assert {"active_val_hr", "active_test_hr", "active_test_coverage"} <= set(worse.test_metrics)
     worse_version = ModelVersion.objects.get(training_run=worse)
     assert not worse_version.is_active
     good_version.refresh_from_db()
@@ -193,16 +193,18 @@ def test_validation_decides_the_activation_and_test_is_only_reported(
     metrics = new.test_metrics
     active = ModelVersion.objects.get(is_active=True)
     if held_out_as == "test":
-        assert metrics["active_test_hr"] == 0.0
-        assert metrics["test_hr"] > metrics["active_test_hr"]  # a test rule would activate
-        assert metrics["val_hr"] < metrics["active_val_hr"]
-        assert new.decision.startswith("Not activated: validation HR@10")
+        assert metrics["active_test_full_ndcg"] == 0.0
+        # a test rule would activate
+        assert metrics["test_full_ndcg"] > metrics["active_test_full_ndcg"]
+        assert metrics["val_full_ndcg"] < metrics["active_val_full_ndcg"]
+        assert new.decision.startswith("Not activated: full-catalogue validation NDCG@10")
         assert active.training_run_id == good.pk
     else:
-        assert metrics["active_val_hr"] == 0.0
-        assert metrics["val_hr"] > metrics["active_val_hr"]
-        assert metrics["test_hr"] < metrics["active_test_hr"]  # a test rule would keep the old
-        assert new.decision.startswith("Activated: validation HR@10")
+        assert metrics["active_val_full_ndcg"] == 0.0
+        assert metrics["val_full_ndcg"] > metrics["active_val_full_ndcg"]
+        # a test rule would keep the old
+        assert metrics["test_full_ndcg"] < metrics["active_test_full_ndcg"]
+        assert new.decision.startswith("Activated: full-catalogue validation NDCG@10")
         assert active.training_run_id == new.pk
     assert "not used to decide" in new.decision
 
