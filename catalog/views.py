@@ -16,12 +16,13 @@ from catalog.feeds import page_feed
 from catalog.selectors import MOVIE_ORDERINGS, genre_list, movie_get, movie_list
 from catalog.templatetags.posters import (
     display_title,
+    genre_line,
     poster_colours,
     poster_motif,
     poster_url,
-    title_lines,
+    title_layout,
 )
-from ratings.selectors import rating_get, rating_scores_for_user
+from ratings.selectors import rating_count_for_user, rating_get, rating_scores_for_user
 
 PAGE_SIZE = 24
 SUGGESTION_COUNT = 8
@@ -43,9 +44,18 @@ def _feed_context(request: HttpRequest) -> dict[str, Any]:
     }
 
 
+# Below this many ratings a member's home page invites them to rate more: the onboarding asks
+# for as many, and a member who skipped it would otherwise never be asked again.
+RATE_PROMPT_BELOW = 5
+
+
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "catalog/movie_home.html", _feed_context(request))
+    context = _feed_context(request)
+    if request.user.is_authenticated:
+        rated = rating_count_for_user(user=request.user)
+        context |= {"rated": rated, "rate_prompt": rated < RATE_PROMPT_BELOW}
+    return render(request, "catalog/movie_home.html", context)
 
 
 @require_GET
@@ -162,10 +172,8 @@ def poster_placeholder(request: HttpRequest, pk: int) -> HttpResponse:
     if movie is None:
         raise Http404("No such movie.")
     genres = list(movie.genres.all())
-    shown = display_title(movie.title)
-    # A short title gets a bigger face; the block of lines is centred on y = 250.
-    size = 46 if len(shown) <= 12 else 34
-    lines = title_lines(shown, width=10 if size == 46 else 14)
+    # The biggest face at which the title wraps between words; the block is centred on y = 250.
+    size, lines = title_layout(display_title(movie.title))
     leading = size + 4
     first_y = 250 - (len(lines) - 1) * leading // 2
     return render(
@@ -173,7 +181,7 @@ def poster_placeholder(request: HttpRequest, pk: int) -> HttpResponse:
         "catalog/movie_poster.svg",
         {
             "movie": movie,
-            "genres": genres[:3],
+            "genre_line": genre_line(genre.name for genre in genres),
             "colours": poster_colours(movie, genres),
             "motif": poster_motif(movie),
             "font_size": size,

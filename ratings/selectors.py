@@ -20,6 +20,13 @@ def rating_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Rating]:
     )
 
 
+def rating_count_for_user(*, user: AbstractBaseUser) -> int:
+    """How many films the user has rated; 0 for a visitor."""
+    if not user.is_authenticated:
+        return 0
+    return Rating.objects.filter(user=user).count()
+
+
 def rating_get(*, user: AbstractBaseUser, movie_id: int) -> Rating | None:
     if not user.is_authenticated:
         return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-import textwrap
 from collections.abc import Iterable
 
 from django import template
@@ -87,12 +86,98 @@ def display_title(title: str) -> str:
         shown = shorter
 
 
-def title_lines(title: str, width: int = 14, max_lines: int = 5) -> list[str]:
-    """The title wrapped for the placeholder; an over-long one ends in an ellipsis."""
-    lines = textwrap.wrap(title, width=width, break_long_words=True) or [""]
+# The placeholder is 342 x 513 with 28 px margins: text lines get 286 px.
+POSTER_TEXT_WIDTH = 342 - 2 * 28
+TITLE_SIZES = (46, 40, 34, 30, 26)  # largest first: a short title gets a big face
+GENRE_SIZE, GENRE_SPACING = 14, 2.0  # the genre line: 14 px capitals, letter-spacing 2
+ELLIPSIS = "…"
+# Rough advance widths in em of a heavy sans-serif (Inter, Helvetica, Arial bold). The SVG is
+# drawn by the viewer's browser with whatever of those fonts it has, so the estimate errs wide.
+_EM_NARROW = dict.fromkeys("iljI.,:;'!|`", 0.32)
+_EM_SEMI = dict.fromkeys('frtJ()[]-/"', 0.42)
+_EM_WIDE = dict.fromkeys("mwMW@%&", 0.95)
+
+
+def text_width(text: str, size: float, spacing: float = 0.0) -> float:
+    """Estimated width in px of `text` set at `size` px with `spacing` px between letters."""
+    em = 0.0
+    for char in text:
+        if char == " ":
+            em += 0.3
+        elif char in _EM_NARROW:
+            em += _EM_NARROW[char]
+        elif char in _EM_SEMI:
+            em += _EM_SEMI[char]
+        elif char in _EM_WIDE:
+            em += _EM_WIDE[char]
+        elif char.isdigit():
+            em += 0.6
+        elif char.isupper():
+            em += 0.76
+        else:
+            em += 0.62
+    return em * size + spacing * len(text)
+
+
+def ellipsize(text: str, size: float, width: float, spacing: float = 0.0) -> str:
+    """`text`, or as much of it as fits in `width` followed by an ellipsis."""
+    if text_width(text, size, spacing) <= width:
+        return text
+    while text and text_width(text.rstrip() + ELLIPSIS, size, spacing) > width:
+        text = text[:-1]
+    return text.rstrip(" ,:;-") + ELLIPSIS
+
+
+def _wrap_words(text: str, size: float, width: float) -> list[str] | None:
+    """Greedy wrap at spaces; None when one word alone is wider than a line."""
+    lines: list[str] = []
+    for word in text.split():
+        if text_width(word, size) > width:
+            return None
+        if lines and text_width(f"{lines[-1]} {word}", size) <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def title_layout(title: str, width: float = POSTER_TEXT_WIDTH) -> tuple[int, list[str]]:
+    """(font size, lines) of a placeholder's title: the largest size at which the title wraps
+    between words into few enough lines. A title too long even at the smallest size keeps its
+    first lines and ends in an ellipsis; a word wider than a line is cut with one."""
+    for size in TITLE_SIZES:
+        max_lines = 3 if size >= 40 else 5
+        lines = _wrap_words(title, size, width)
+        if lines is not None and len(lines) <= max_lines:
+            return size, lines
+    size, max_lines = TITLE_SIZES[-1], 6
+    lines = []
+    for word in title.split():
+        word = ellipsize(word, size, width)
+        if lines and text_width(f"{lines[-1]} {word}", size) <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
     if len(lines) > max_lines:
-        lines = [*lines[: max_lines - 1], lines[max_lines - 1][: width - 1] + "…"]
-    return lines
+        lines = [*lines[: max_lines - 1], ellipsize(lines[max_lines - 1] + ELLIPSIS, size, width)]
+    return size, lines or [""]
+
+
+def genre_line(names: Iterable[str], width: float = POSTER_TEXT_WIDTH) -> str:
+    """The poster's genre line in capitals: as many whole genres as fit, then "+N" for the
+    rest; a single genre too long for the line ends in an ellipsis."""
+    names = [name.upper() for name in names]
+    shown: list[str] = []
+    for i, name in enumerate(names):
+        rest = len(names) - i - 1
+        candidate = " · ".join([*shown, name]) + (f" +{rest}" if rest else "")
+        if text_width(candidate, GENRE_SIZE, GENRE_SPACING) > width:
+            break
+        shown.append(name)
+    if not shown and names:
+        return ellipsize(names[0], GENRE_SIZE, width, GENRE_SPACING)
+    hidden = len(names) - len(shown)
+    return " · ".join(shown) + (f" +{hidden}" if hidden else "")
 
 
 _SENTINEL = 987654321

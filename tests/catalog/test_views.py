@@ -293,7 +293,7 @@ def test_rows_fragment_renders_without_the_page_chrome(client, catalog, member):
     ("name", "args", "query", "signed_in", "queries"),
     [
         ("catalog:home", [], {}, False, 2),
-        ("catalog:home", [], {}, True, 7),
+        ("catalog:home", [], {}, True, 8),  # 7 and the rating count of the prompt to rate
         ("catalog:home-rows", [], {}, True, 7),
         ("catalog:search", [], {"q": "Film"}, True, 6),
         ("catalog:genre-list", [], {}, False, 1),
@@ -344,3 +344,88 @@ def test_pages_render_under_100_ms(client, catalog, member):
             assert client.get(url).status_code == 200
             timings.append(time.perf_counter() - started)
         assert min(timings) < 0.1, (url, timings)
+
+
+# -- issue 16: empty states, one search box, posters that fit ---------------------------------
+
+
+def test_a_search_without_results_says_so_and_offers_the_next_step(client, catalog):
+    html = client.get(reverse("catalog:search"), {"q": "zzqx"}).content.decode()
+    assert "No films match “zzqx”" in html
+    assert reverse("catalog:genre-list") in html  # browse instead
+    assert 'class="empty-state"' in html
+
+
+def test_the_search_page_has_one_search_box(client, catalog):
+    for query in ({}, {"q": "film"}, {"q": "zzqx"}):
+        html = client.get(reverse("catalog:search"), query).content.decode()
+        assert html.count('role="search"') == 1, query
+    # Every other page keeps the header's search box.
+    assert 'role="search"' in client.get(reverse("catalog:genre-list")).content.decode()
+
+
+def test_a_member_who_skipped_onboarding_is_asked_to_rate(client, catalog, member):
+    from ratings.services import profile_mark_onboarded, rating_upsert
+
+    profile_mark_onboarded(user=member)  # skipped: onboarded with no ratings
+    html = client.get(reverse("catalog:home")).content.decode()
+    assert "You have not rated any films yet" in html
+    assert reverse("ratings:onboarding-rate") in html
+    assert "Top pick for you" not in html  # the hero is the popular pick, and says so
+
+    for movie in catalog.movies[:2]:
+        rating_upsert(user=member, movie=movie, score="4.0")
+    assert "You have rated 2 films so far" in client.get(reverse("catalog:home")).content.decode()
+    for movie in catalog.movies[2:5]:
+        rating_upsert(user=member, movie=movie, score="4.0")
+    html = client.get(reverse("catalog:home")).content.decode()
+    assert 'class="prompt"' not in html  # five ratings: no more nagging
+
+
+def test_visitors_get_the_sign_up_call_not_the_prompt_to_rate(client, catalog):
+    html = client.get(reverse("catalog:home")).content.decode()
+    assert 'class="prompt"' not in html
+
+
+def _poster_texts(client, movie) -> tuple[list[str], str, int]:
+    svg = client.get(reverse("catalog:poster-placeholder", args=[movie.pk])).content.decode()
+    sizes = re.findall(r'font-size="(\d+)" font-weight="800"', svg)
+    titles = re.findall(r'<text [^>]*font-weight="800"[^>]*>([^<]*)</text>', svg)
+    genres = re.search(r'<text x="28" y="478">([^<]*)</text>', svg)
+    assert genres is not None
+    return titles, genres[1], int(sizes[0])
+
+
+def test_poster_titles_wrap_between_words_and_never_split_one(client, catalog):
+    from catalog.templatetags.posters import POSTER_TEXT_WIDTH, text_width
+
+    short = MovieFactory(title="Ratatouille", year=2007)
+    titles, _, size = _poster_texts(client, short)
+    assert titles == ["Ratatouille"]  # was "Ratatouill" / "e"
+    assert size >= 40
+
+    long_title = "Dr. Strangelove or: How I Learned to Stop Worrying and Love the Bomb"
+    titles, _, size = _poster_texts(client, MovieFactory(title=long_title))
+    assert " ".join(titles) == long_title  # every word, whole, in order
+    assert all(text_width(line, size) <= POSTER_TEXT_WIDTH for line in titles)
+
+
+def test_poster_text_that_cannot_fit_ends_in_an_ellipsis(client, catalog):
+    from catalog.templatetags.posters import POSTER_TEXT_WIDTH, genre_line, text_width
+
+    endless = " ".join(["Attack of the Return of the Revenge"] * 6)
+    titles, _, size = _poster_texts(client, MovieFactory(title=endless))
+    assert titles[-1].endswith("…")
+    assert all(text_width(line, size) <= POSTER_TEXT_WIDTH for line in titles)
+    titles, _, size = _poster_texts(
+        client, MovieFactory(title="Supercalifragilisticexpialidocious")
+    )
+    assert titles[0].endswith("…")
+
+    names = ["Adventure", "Animation", "Children", "Comedy", "Fantasy"]
+    movie = MovieFactory(title="Toy Story", genres=[GenreFactory(name=n) for n in names])
+    _, genres, _ = _poster_texts(client, movie)
+    assert genres.startswith("ADVENTURE · ANIMATION")
+    assert genres.endswith(" +3")  # the genres left out are counted, not cut mid-word
+    assert text_width(genres, 14, 2.0) <= POSTER_TEXT_WIDTH
+    assert genre_line(["Averyveryverylonggenrenamethatneverends"]).endswith("…")

@@ -215,3 +215,12 @@ def test_top_picks_change_after_rating(client, member):
     after = [i.movie.pk for i in client.get(reverse("catalog:home-rows")).context["rows"][0].items]
     assert before != after
     assert not set(after) & {m.pk for m in catalog.movies[:5]}
+
+
+def test_my_ratings_with_none_says_so_and_offers_films_to_rate(client, member):
+    html = client.get(reverse("ratings:my-ratings")).content.decode()
+    assert "0 films rated" not in html
+    assert "Change a rating with the stars" not in html  # there is nothing to change
+    assert "You have not rated any films yet" in html
+    assert reverse("ratings:onboarding-rate") in html
+    assert reverse("catalog:search") in html
