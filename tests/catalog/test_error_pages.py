@@ -30,3 +30,55 @@ def test_tmdb_credit_shows_only_with_tmdb_credentials(settings) -> None:
     assert "TMDB API" not in Client().get("/").content.decode()
     settings.TMDB_API_KEY = "key"
     assert "TMDB API" in Client().get("/").content.decode()
+
+
+def test_a_form_sent_without_its_csrf_token_gets_the_branded_expired_page(settings) -> None:
+    settings.DEBUG = False
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/accounts/login/", {"username": "someone", "password": "wrong"})
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "That form has expired" in body
+    assert 'class="error-card"' in body
+    assert "site.css" in body
+    assert "CSRF verification failed" not in body  # not Django's own page
+
+
+def test_permission_denied_is_the_sites_403_with_a_way_to_log_in(settings, monkeypatch) -> None:
+    from django.core.exceptions import PermissionDenied
+
+    def refuse(*args, **kwargs):
+        raise PermissionDenied
+
+    settings.DEBUG = False
+    monkeypatch.setattr("catalog.views.page_feed", refuse)
+    response = Client().get("/")
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "You cannot open this page" in body
+    assert "/accounts/login/?next=/" in body
+    assert 'class="error-code"' in body
+
+
+def test_a_crash_is_the_sites_500_without_a_request_context(settings, monkeypatch) -> None:
+    def crash(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    settings.DEBUG = False
+    monkeypatch.setattr("catalog.views.page_feed", crash)
+    response = Client(raise_request_exception=False).get("/")
+    assert response.status_code == 500
+    body = response.content.decode()
+    assert "Something went wrong on our side" in body
+    assert 'class="error-actions"' in body
+    assert "boom" not in body
+
+
+def test_error_page_classes_are_styled() -> None:
+    from pathlib import Path
+
+    from django.conf import settings
+
+    css = (Path(settings.BASE_DIR) / "static" / "css" / "site.css").read_text()
+    for selector in (".error-card", ".error-code", ".error-actions", ".empty-state"):
+        assert f"\n{selector} {{" in css or f"\n{selector}," in css, selector
