@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -29,6 +30,8 @@ class TrainingRunStatus(TypedDict):
 class TrainingRunsStatus(TypedDict):
     runs: list[TrainingRunStatus]
     in_flight: bool
+    precompute_pending: bool  # the active version's top-k lists are still being written
+    state: str  # changes whenever a row of the page would change beyond a run's progress
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,24 @@ class TrainingDashboard:
 
     runs: list[TrainingRun]
     versions: list[ModelVersion]
-    compared_run_ids: list[int]  # the latest succeeded run of each backend
+    compared_runs: list[TrainingRun]  # the latest succeeded run of each backend
     in_flight: bool
+
+    @property
+    def compared_run_ids(self) -> list[int]:
+        return [run.pk for run in self.compared_runs]
+
+    @property
+    def active_version(self) -> ModelVersion | None:
+        return next((version for version in self.versions if version.is_active), None)
+
+    @property
+    def precompute_pending(self) -> bool:
+        return model_versions_precompute_pending(self.versions)
+
+    @property
+    def state(self) -> str:
+        return training_dashboard_state(self.runs, self.versions)
 
 
 def training_runs_recent(*, limit: int = LISTED) -> list[TrainingRun]:
@@ -52,19 +71,22 @@ def training_runs_any_in_flight(runs: Sequence[TrainingRun]) -> bool:
     return any(run.status in IN_FLIGHT_STATUSES for run in runs)
 
 
-def training_run_ids_compared() -> list[int]:
+def training_runs_compared() -> list[TrainingRun]:
     """The latest succeeded run of each backend (NumPy vs PyTorch side by side), in backend
     order; a backend without one is left out. One query per backend."""
-    ids = []
+    runs = []
     for backend in Backend.values:
-        latest = (
-            TrainingRun.objects.filter(backend=backend, status=TrainingRun.Status.SUCCEEDED)
-            .values_list("pk", flat=True)
-            .first()
-        )
+        latest = TrainingRun.objects.filter(
+            backend=backend, status=TrainingRun.Status.SUCCEEDED
+        ).first()
         if latest is not None:
-            ids.append(latest)
-    return ids
+            runs.append(latest)
+    return runs
+
+
+def training_run_ids_compared() -> list[int]:
+    """The ids of training_runs_compared()."""
+    return [run.pk for run in training_runs_compared()]
 
 
 def training_runs_by_ids(*, ids: Sequence[int]) -> list[TrainingRun]:
@@ -92,12 +114,33 @@ def training_run_status(run: TrainingRun) -> TrainingRunStatus:
     }
 
 
+def model_versions_precompute_pending(versions: Sequence[ModelVersion]) -> bool:
+    """Whether the active version (among these) has no precomputed lists yet: after a run
+    activates a version, its precompute chord takes a minute or more to finish."""
+    return any(version.is_active and version.precomputed_at is None for version in versions)
+
+
+def training_dashboard_state(runs: Sequence[TrainingRun], versions: Sequence[ModelVersion]) -> str:
+    """A fingerprint of what the dashboard's rows show apart from a running run's progress:
+    which runs and versions exist, each run's status and outcome, which version is active and
+    when its lists were written. The page re-reads its tables when it changes."""
+    parts = [f"r{run.pk}:{run.status}:{run.best_epoch}:{run.decision}" for run in runs]
+    parts += [
+        f"v{version.pk}:{int(version.is_active)}:{version.precomputed_at}" for version in versions
+    ]
+    return hashlib.sha1("|".join(parts).encode(), usedforsecurity=False).hexdigest()[:16]
+
+
 def training_runs_status(*, limit: int = LISTED) -> TrainingRunsStatus:
-    """The newest runs' progress and whether one is in flight: the dashboard's live JSON."""
+    """The newest runs' progress, whether one is in flight or the active version's lists are
+    still being written, and the page's state fingerprint: the dashboard's live JSON."""
     runs = training_runs_recent(limit=limit)
+    versions = model_versions_list(limit=limit)
     return {
         "runs": [training_run_status(run) for run in runs],
         "in_flight": training_runs_any_in_flight(runs),
+        "precompute_pending": model_versions_precompute_pending(versions),
+        "state": training_dashboard_state(runs, versions),
     }
 
 
@@ -112,6 +155,6 @@ def training_dashboard(*, limit: int = LISTED) -> TrainingDashboard:
     return TrainingDashboard(
         runs=runs,
         versions=model_versions_list(limit=limit),
-        compared_run_ids=training_run_ids_compared(),
+        compared_runs=training_runs_compared(),
         in_flight=training_runs_any_in_flight(runs),
     )

@@ -29,9 +29,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "runs": page.runs,
         "versions": page.versions,
+        "active_version": page.active_version,
+        "compared_runs": page.compared_runs,
         "backends": Backend.choices,
         "compare_ids": ",".join(str(pk) for pk in page.compared_run_ids),
         "in_flight": page.in_flight,
+        "precompute_pending": page.precompute_pending,
+        "state": page.state,
     }
     return render(request, "recommender/dashboard.html", context)
 
@@ -45,12 +49,14 @@ def runs_status(request: HttpRequest) -> JsonResponse:
 @staff_member_required
 @require_GET
 def runs_plot(request: HttpRequest) -> HttpResponse:
-    """?runs=3,4 plots those runs (at most four); without it, the latest run."""
+    """?runs=3,4 plots those runs (at most four); without it, the latest run. ?stacked=1 puts
+    the two panels one above the other, for a phone's width."""
     raw = request.GET.get("runs", "")
     ids = [int(part) for part in raw.split(",") if part.strip().isdigit()][:MAX_PLOTTED]
-    response = HttpResponse(
-        training_runs_png(training_runs_by_ids(ids=ids)), content_type="image/png"
+    png = training_runs_png(
+        training_runs_by_ids(ids=ids), stacked=request.GET.get("stacked") == "1"
     )
+    response = HttpResponse(png, content_type="image/png")
     response["Cache-Control"] = "no-store"  # a running run's plot changes every epoch
     return response
 

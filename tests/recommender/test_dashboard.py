@@ -107,3 +107,86 @@ def test_activate_and_roll_back_buttons(staff_client, rating_world: RatingWorld)
     assert ModelVersion.objects.get(is_active=True) == second.model_version
 
     assert staff_client.get(reverse("recommender:version-rollback")).status_code == 405
+
+
+# -- issue 16: styled, live, and each HR@10 figure named ---------------------------------------
+
+
+def _classes_in_dashboard(html: str) -> set[str]:
+    import re
+
+    body = html[html.index('id="staff-dashboard"') : html.index('class="site-footer"')]
+    return {name for found in re.findall(r'class="([^"]+)"', body) for name in found.split()}
+
+
+def test_every_class_of_the_dashboard_is_styled(staff_client, rating_world: RatingWorld) -> None:
+    from pathlib import Path
+
+    from django.conf import settings
+
+    trained_run()
+    training_run_create(backend="torch", config=GOOD_CONFIG, trigger="command")  # queued
+    html = staff_client.get(reverse("recommender:dashboard")).content.decode()
+    css = (Path(settings.BASE_DIR) / "static" / "css" / "site.css").read_text()
+    hooks = {"plots"}  # read by static/js/staff.js, not styled
+    unstyled = {name for name in _classes_in_dashboard(html) - hooks if f".{name}" not in css}
+    assert unstyled == set()
+    # Wide tables scroll inside their own box; on a phone, runs and versions become cards.
+    assert html.count('class="table-scroll"') == 3
+    assert "td[data-label]::before" in css
+
+
+def test_the_dashboard_names_each_hr_figure(staff_client, rating_world: RatingWorld) -> None:
+    first = trained_run()
+    second = trained_run()  # compared with the active version on its own validation items
+    html = staff_client.get(reverse("recommender:dashboard")).content.decode()
+    assert "What the HR@10 figures are" in html
+    for said in ("the <strong>test</strong> item", "the <strong>validation</strong> item"):
+        assert said in html
+    assert "re-scored on this newer data" in html
+    # A finished run shows the kept epoch's validation figure (its version's), and says so.
+    for run in (first, second):
+        assert f"kept epoch {run.best_epoch}" in html
+        assert f"{run.test_metrics['val_hr']:.4f}" in html
+    assert f"{first.model_version.metrics['val_hr']:.4f}" in html
+    assert f"{second.n_ratings:,} ratings" in html  # which data each run scored on
+
+
+def test_the_live_status_follows_the_precompute(staff_client, rating_world: RatingWorld) -> None:
+    from django.utils import timezone
+
+    run = trained_run()
+    version = run.model_version
+    url = reverse("recommender:runs-status")
+    ModelVersion.objects.filter(pk=version.pk).update(precomputed_at=None)
+    waiting = staff_client.get(url).json()
+    assert waiting["in_flight"] is False
+    assert waiting["precompute_pending"] is True  # so the page keeps polling after the run
+    row = _version_row(staff_client.get(reverse("recommender:dashboard")).content.decode(), version)
+    assert "being written" in row
+
+    ModelVersion.objects.filter(pk=version.pk).update(precomputed_at=timezone.now())
+    done = staff_client.get(url).json()
+    assert done["precompute_pending"] is False
+    assert done["state"] != waiting["state"]  # the page re-reads its tables when this changes
+    row = _version_row(staff_client.get(reverse("recommender:dashboard")).content.decode(), version)
+    assert "being written" not in row
+    assert timezone.localtime().strftime("%Y-%m-%d") in row
+
+
+def _version_row(html: str, version: ModelVersion) -> str:
+    start = html.index(f'data-version="{version.pk}"')
+    return html[start : html.index("</tr>", start)]
+
+
+def test_the_plot_can_stack_its_panels_for_a_phone(staff_client, rating_world) -> None:
+    run = trained_run()
+    wide = staff_client.get(reverse("recommender:runs-plot"), {"runs": run.pk}).content
+    tall = staff_client.get(reverse("recommender:runs-plot"), {"runs": run.pk, "stacked": "1"})
+    assert tall.content.startswith(b"\x89PNG")
+
+    def size(png: bytes) -> tuple[int, int]:
+        return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+    assert size(wide)[0] > size(wide)[1]
+    assert size(tall.content)[0] < size(tall.content)[1]
