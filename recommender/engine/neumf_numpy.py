@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -143,7 +144,8 @@ def sample_negatives(
     return (rank + below).astype(np.int64)
 
 
-def _sigmoid(z: FloatArray) -> FloatArray:
+def sigmoid(z: FloatArray) -> FloatArray:
+    """sigmoid(z), elementwise, with no overflow for any z."""
     e = np.exp(-np.abs(z))
     r = 1.0 / (1.0 + e)
     return np.where(z >= 0, r, e * r)
@@ -161,6 +163,241 @@ def _row_sums(idx: NDArray[np.int64], grads: FloatArray) -> tuple[NDArray[np.int
     return ordered[starts], np.add.reduceat(grads[order], starts, axis=0)  # [n_rows, dim]
 
 
+# -- the one forward and backward pass -----------------------------------------------------------
+#
+# Training (NeuMFNumpy), pair and whole-catalogue scoring (NeuMFNumpy, coldstart.VectorScorer)
+# and fold-in (foldin.py) all run the functions below; they differ only in where the embedding
+# rows come from (a table, a served item table, one user vector being fitted).
+
+
+@dataclass(frozen=True)
+class Towers:
+    """The dense layers of one NeuMF / GMF / MLP and its tower sizes: everything a forward pass
+    needs besides the embedding rows. `dense` maps the canonical dense names (mlp_W{k} [l_{k-1},
+    l_k], mlp_b{k} [l_k], out_W [F, 1], out_b [1]) to arrays; NeuMFNumpy hands in views of its
+    flat buffer, so its one Towers follows every Adam step."""
+
+    gd: int  # G, GMF factors (0: no GMF tower)
+    md: int  # M, MLP embedding size per side (0: no MLP tower)
+    n_hidden: int  # L, hidden layers
+    dense: Mapping[str, FloatArray]
+
+    @classmethod
+    def of(
+        cls,
+        weights: Mapping[str, NDArray[Any]],
+        config: NeuMFConfig,
+        dtype: type[np.floating] | np.dtype[Any] | None = None,
+    ) -> Towers:
+        """The dense layers of canonical weights (cast to `dtype` when given)."""
+        gd, md = tower_dims(config)
+        dense = {name: np.asarray(weights[name], dtype=dtype) for name in dense_names(config)}
+        return cls(gd=gd, md=md, n_hidden=len(config.mlp_layers) - 1 if md else 0, dense=dense)
+
+
+@dataclass(frozen=True)
+class Tape:
+    """What `backward` needs from `forward`: the rows, h [B, F] and the MLP activations
+    xs = [x_0 [B, 2M], x_1 [B, l_1], ..., x_L [B, l_L]]."""
+
+    eu: FloatArray
+    ei: FloatArray
+    h: FloatArray
+    xs: list[FloatArray]
+
+
+def _mlp_layers(towers: Towers, x: FloatArray, first: int) -> list[FloatArray]:
+    """x_k = relu(x_{k-1} @ mlp_W{k} + mlp_b{k}) for k = first..L, from x = x_{first-1}
+    [..., l_{first-1}]; returns [x_first, ..., x_L]. a_k is overwritten by x_k in place."""
+    xs: list[FloatArray] = []
+    for k in range(first, towers.n_hidden + 1):
+        a = x @ towers.dense[f"mlp_W{k}"]  # [..., l_k]
+        a += towers.dense[f"mlp_b{k}"]
+        x = np.maximum(a, 0.0, out=a)
+        xs.append(x)
+    return xs
+
+
+def forward(towers: Towers, eu: FloatArray, ei: FloatArray) -> tuple[FloatArray, Tape]:
+    """Logits z [B] of (user, item) pairs given their rows eu, ei [B, G + M], and the tape for
+    `backward`. eu may be one user's row broadcast to [B, G + M] (fold-in)."""
+    gd, md = towers.gd, towers.md
+    h_parts: list[FloatArray] = []
+    if gd:
+        h_parts.append(eu[:, :gd] * ei[:, :gd])  # [B, G] h_gmf = p_gmf * q_gmf
+    xs: list[FloatArray] = []
+    if md:
+        x0 = np.concatenate((eu[:, gd:], ei[:, gd:]), axis=1)  # [B, 2M]
+        xs = [x0, *_mlp_layers(towers, x0, 1)]
+        h_parts.append(xs[-1])  # [B, l_L] h_mlp = x_L
+    h = h_parts[0] if len(h_parts) == 1 else np.concatenate(h_parts, axis=1)  # [B, F]
+    z = h @ towers.dense["out_W"][:, 0] + towers.dense["out_b"][0]  # [B]
+    return z, Tape(eu=eu, ei=ei, h=h, xs=xs)
+
+
+def bce_sum_and_sigmoid(z: FloatArray, y: FloatArray) -> tuple[float, FloatArray]:
+    """Sum over the batch of bce(z, y) = max(z, 0) - y z + log(1 + exp(-|z|)), and sigmoid(z)
+    [B]; e = exp(-|z|) gives both and never overflows."""
+    e = np.exp(-np.abs(z))  # [B]
+    bce_sum = float(np.sum(np.maximum(z, 0.0) - y * z + np.log1p(e)))
+    r = 1.0 / (1.0 + e)
+    return bce_sum, np.where(z >= 0, r, e * r)
+
+
+def backward(
+    towers: Towers,
+    tape: Tape,
+    dz_out: FloatArray,
+    grads: Mapping[str, FloatArray] | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """d_eu, d_ei [B, G + M], the gradients w.r.t. the rows of `forward`, given dz_out [B] (the
+    objective's gradient w.r.t. z). The dense gradients are written into `grads` (arrays of the
+    dense shapes) when it is given; fold-in, whose dense layers are frozen, passes None."""
+    gd, md = towers.gd, towers.md
+    eu, ei, xs = tape.eu, tape.ei, tape.xs
+    out_w = towers.dense["out_W"][:, 0]  # [F]
+    if grads is not None:
+        grads["out_W"][:, 0] = dz_out @ tape.h  # [F]
+        grads["out_b"][0] = dz_out.sum()
+    dh = np.multiply.outer(dz_out, out_w)  # [B, F]
+    d_eu = np.empty(eu.shape, eu.dtype)  # [B, G + M] (eu may be a broadcast view)
+    d_ei = np.empty(ei.shape, ei.dtype)  # [B, G + M]
+    if gd:
+        dh_gmf = dh[:, :gd]  # [B, G]
+        np.multiply(dh_gmf, ei[:, :gd], out=d_eu[:, :gd])  # dp_gmf = dh_gmf * q_gmf
+        np.multiply(dh_gmf, eu[:, :gd], out=d_ei[:, :gd])  # dq_gmf = dh_gmf * p_gmf
+    if md:
+        dx = dh[:, gd:]  # [B, l_L] dh_mlp
+        for k in range(towers.n_hidden, 0, -1):
+            da = dx * (xs[k] > 0)  # [B, l_k]  relu'(a_k) = [x_k > 0]
+            if grads is not None:
+                np.matmul(xs[k - 1].T, da, out=grads[f"mlp_W{k}"])
+                np.sum(da, axis=0, out=grads[f"mlp_b{k}"])
+            dx = da @ towers.dense[f"mlp_W{k}"].T  # [B, l_{k-1}]
+        d_eu[:, gd:] = dx[:, :md]  # dx_0 split: user half
+        d_ei[:, gd:] = dx[:, md:]  # item half
+    return d_eu, d_ei
+
+
+@dataclass(frozen=True)
+class ItemTerms:
+    """The per-item part of scoring, shared by every user (see docs/ncf-backprop.md, "Scoring
+    every item"): gmf = q_gmf * out_W[:G] [n_items, G]; a1 = q_mlp @ mlp_W1[M:] + mlp_b1
+    [n_items, l_1], the item half of the first MLP layer; with no hidden layer the MLP is linear
+    and mlp = q_mlp @ out_W[G + M:] [n_items] instead."""
+
+    n_items: int
+    gmf: FloatArray | None
+    a1: FloatArray | None
+    mlp: FloatArray | None
+
+
+def item_terms(towers: Towers, item_table: FloatArray) -> ItemTerms:
+    """ItemTerms of item rows item_table [n_items, G + M]."""
+    gd, md = towers.gd, towers.md
+    out_w = towers.dense["out_W"][:, 0]  # [F]
+    a1 = mlp = None
+    if md and towers.n_hidden:
+        w1 = towers.dense["mlp_W1"]  # [2M, l_1]
+        a1 = item_table[:, gd:] @ w1[md:] + towers.dense["mlp_b1"]  # [n_items, l_1]
+    elif md:
+        mlp = item_table[:, gd:] @ out_w[gd + md :]  # [n_items]
+    return ItemTerms(
+        n_items=int(item_table.shape[0]),
+        gmf=item_table[:, :gd] * out_w[:gd] if gd else None,  # [n_items, G]
+        a1=a1,
+        mlp=mlp,
+    )
+
+
+def score_logits(
+    towers: Towers,
+    terms: ItemTerms,
+    user_rows: FloatArray,
+    items: NDArray[np.int64] | None = None,
+) -> FloatArray:
+    """Logits [U, n] of users given by their rows user_rows [U, G + M] for every item of `terms`
+    (n = n_items) or for `items` [n]. Equals `forward` on each (user, item) pair; since
+    x_0 @ mlp_W1 = p_mlp @ mlp_W1[:M] + q_mlp @ mlp_W1[M:], the item half comes precomputed and
+    only the layers after the first run once per pair."""
+    gd, md, dense = towers.gd, towers.md, towers.dense
+    sel: slice | NDArray[np.int64] = slice(None) if items is None else items
+    n_cols = terms.n_items if items is None else int(items.shape[0])
+    out_w = dense["out_W"][:, 0]  # [F]
+    gmf = terms.gmf[sel] if terms.gmf is not None else None  # [n, G]
+    a1_item = terms.a1[sel] if terms.a1 is not None else None  # [n, l_1]
+    z = np.empty((user_rows.shape[0], n_cols), dense["out_W"].dtype)  # [U, n]
+    block = max(1, _SCORE_CELLS // max(n_cols, 1))
+    for start in range(0, user_rows.shape[0], block):
+        eu = user_rows[start : start + block]  # [b, G + M]
+        zb = np.full((eu.shape[0], n_cols), dense["out_b"][0], z.dtype)  # [b, n]
+        if gmf is not None:
+            zb += eu[:, :gd] @ gmf.T  # [b, n]
+        if a1_item is not None:
+            a1_user = eu[:, gd:] @ dense["mlp_W1"][:md]  # [b, l_1]
+            x1 = a1_item[None, :, :] + a1_user[:, None, :]  # [b, n, l_1] a_1
+            np.maximum(x1, 0.0, out=x1)
+            x: FloatArray = x1.reshape(-1, x1.shape[2])  # [b * n, l_1] x_1
+            h_mlp = [x, *_mlp_layers(towers, x, 2)][-1]  # [b * n, l_L]
+            zb += (h_mlp @ out_w[gd:]).reshape(eu.shape[0], n_cols)
+        elif terms.mlp is not None:
+            zb += (eu[:, gd:] @ out_w[gd : gd + md])[:, None] + terms.mlp[sel][None, :]
+        z[start : start + eu.shape[0]] = zb
+    return z
+
+
+# -- Adam ----------------------------------------------------------------------------------------
+
+
+def adam_scalars(lr: float, t: int) -> tuple[float, float]:
+    """(step_size, bc2_sqrt) of Adam step t >= 1: lr / (1 - beta1^t) and sqrt(1 - beta2^t)."""
+    return lr / (1.0 - ADAM_BETA1**t), math.sqrt(1.0 - ADAM_BETA2**t)
+
+
+def adam_update(
+    param: FloatArray,
+    m: FloatArray,
+    v: FloatArray,
+    g: FloatArray,
+    step_size: float,
+    bc2_sqrt: float,
+    weight_decay: float = 0.0,
+) -> None:
+    """One torch.optim.Adam step (default betas and eps, amsgrad off), in place on param, m, v;
+    step_size, bc2_sqrt from adam_scalars. weight_decay adds weight_decay * param to the gradient
+    first, as torch's (coupled, L2) weight_decay does."""
+    if weight_decay:
+        g = g + weight_decay * param
+    m += (1.0 - ADAM_BETA1) * (g - m)  # = beta1 * m + (1 - beta1) * g, torch's lerp form
+    v += (1.0 - ADAM_BETA2) * (g * g - v)
+    denom = np.sqrt(v)
+    denom /= bc2_sqrt
+    denom += ADAM_EPS
+    update = m / denom
+    update *= step_size
+    param -= update
+
+
+def lazy_adam_update(
+    table: FloatArray,
+    m: FloatArray,
+    v: FloatArray,
+    rows: NDArray[np.int64],
+    g: FloatArray,
+    step_size: float,
+    bc2_sqrt: float,
+) -> None:
+    """adam_update on the given distinct rows only (LazyAdam): other rows keep their moments and
+    values. g: [n_rows, dim], the summed gradient of each row."""
+    m_r = np.take(m, rows, axis=0)  # [n_rows, dim]
+    v_r = np.take(v, rows, axis=0)  # [n_rows, dim]
+    p_r = np.take(table, rows, axis=0)  # [n_rows, dim]
+    adam_update(p_r, m_r, v_r, g, step_size, bc2_sqrt)
+    m[rows] = m_r
+    v[rows] = v_r
+    table[rows] = p_r
+
+
 class NeuMFNumpy:
     """NeuMF / GMF / MLP with a hand-written backward pass and lazy Adam (see docs/ncf-backprop.md).
 
@@ -175,13 +412,14 @@ class NeuMFNumpy:
         self.n_items = n_items
         self.dtype = np.dtype(config.dtype)
         self._gd, self._md = tower_dims(config)
-        self._n_hidden = len(config.mlp_layers) - 1 if self._md else 0
         self._shapes = weight_shapes(n_users, n_items, config)
         width = self._gd + self._md
         self._user_table = np.zeros((n_users, width), self.dtype)  # [n_users, gmf + mlp]
         self._item_table = np.zeros((n_items, width), self.dtype)  # [n_items, gmf + mlp]
         self._dense, self._views = self._flat_buffer()
         self._dense_grad, self._grad_views = self._flat_buffer()
+        n_hidden = len(config.mlp_layers) - 1 if self._md else 0
+        self._towers = Towers(gd=self._gd, md=self._md, n_hidden=n_hidden, dense=self._views)
         self._user_m = np.zeros_like(self._user_table)
         self._user_v = np.zeros_like(self._user_table)
         self._item_m = np.zeros_like(self._item_table)
@@ -190,7 +428,7 @@ class NeuMFNumpy:
         self._dense_v = np.zeros_like(self._dense)
         self._t = 0
         self._version = 0
-        self._score_cache: tuple[int, dict[str, FloatArray]] | None = None
+        self._score_cache: tuple[int, ItemTerms] | None = None
         self.set_weights(init_weights(n_users, n_items, config, seed=seed))
 
     def _flat_buffer(self) -> tuple[FloatArray, dict[str, FloatArray]]:
@@ -244,57 +482,13 @@ class NeuMFNumpy:
     ) -> tuple[float, float, FloatArray, FloatArray]:
         """Sum of BCE over the batch, the L2 term, and d_eu / d_ei, the gradients of the batch
         objective (mean BCE + L2) w.r.t. the gathered rows; dense gradients go to _grad_views."""
-        gd, md, n_hidden = self._gd, self._md, self._n_hidden
         n = u.shape[0]
-        views, grads = self._views, self._grad_views
         eu = np.take(self._user_table, u, axis=0)  # [batch, gmf + mlp]
         ei = np.take(self._item_table, i, axis=0)  # [batch, gmf + mlp]
-        h_parts: list[FloatArray] = []
-        if gd:
-            p_gmf = eu[:, :gd]  # [batch, gmf_dim]
-            q_gmf = ei[:, :gd]  # [batch, gmf_dim]
-            h_gmf = p_gmf * q_gmf  # [batch, gmf_dim]
-            h_parts.append(h_gmf)
-        xs: list[FloatArray] = []
-        if md:
-            x = np.concatenate((eu[:, gd:], ei[:, gd:]), axis=1)  # [batch, 2 * mlp_dim]
-            xs.append(x)
-            for k in range(1, n_hidden + 1):
-                a = x @ views[f"mlp_W{k}"]  # [batch, layers[k]]
-                a += views[f"mlp_b{k}"]
-                x = np.maximum(a, 0.0, out=a)  # x_k = relu(a_k); a_k is not needed again
-                xs.append(x)
-            h_parts.append(x)  # h_mlp = x_L
-        h = h_parts[0] if len(h_parts) == 1 else np.concatenate(h_parts, axis=1)  # [batch, F]
-        out_w = views["out_W"][:, 0]  # [F]
-        z = h @ out_w + views["out_b"][0]  # [batch]
-
-        e = np.exp(-np.abs(z))  # [batch]; exp of a non-positive number never overflows
-        bce_sum = float(np.sum(np.maximum(z, 0.0) - y * z + np.log1p(e)))
-        r = 1.0 / (1.0 + e)
-        sig = np.where(z >= 0, r, e * r)  # [batch] sigmoid(z)
+        z, tape = forward(self._towers, eu, ei)  # [batch]
+        bce_sum, sig = bce_sum_and_sigmoid(z, y)
         dz_out = (sig - y) * (1.0 / n)  # [batch]
-
-        grads["out_W"][:, 0] = dz_out @ h  # [F]
-        grads["out_b"][0] = dz_out.sum()
-        dh = np.multiply.outer(dz_out, out_w)  # [batch, F]
-        d_eu = np.empty_like(eu)  # [batch, gmf + mlp]
-        d_ei = np.empty_like(ei)  # [batch, gmf + mlp]
-        if gd:
-            dh_gmf = dh[:, :gd]  # [batch, gmf_dim]
-            np.multiply(dh_gmf, q_gmf, out=d_eu[:, :gd])  # dp_gmf
-            np.multiply(dh_gmf, p_gmf, out=d_ei[:, :gd])  # dq_gmf
-        if md:
-            dh_mlp = dh[:, gd:]  # [batch, layers[-1]]
-            dx = dh_mlp
-            for k in range(n_hidden, 0, -1):
-                da = dx * (xs[k] > 0)  # [batch, layers[k]]  relu'(a_k) = [x_k > 0]
-                np.matmul(xs[k - 1].T, da, out=grads[f"mlp_W{k}"])
-                np.sum(da, axis=0, out=grads[f"mlp_b{k}"])
-                dx = da @ views[f"mlp_W{k}"].T  # [batch, layers[k - 1]]
-            d_eu[:, gd:] = dx[:, :md]  # dx_0 split: user half
-            d_ei[:, gd:] = dx[:, md:]  # item half
-
+        d_eu, d_ei = backward(self._towers, tape, dz_out, self._grad_views)
         reg = 0.0
         l2 = self.config.l2
         if l2:
@@ -309,19 +503,18 @@ class NeuMFNumpy:
         self, u: NDArray[np.int64], i: NDArray[np.int64], d_eu: FloatArray, d_ei: FloatArray
     ) -> None:
         self._t += 1
-        step_size = self.config.lr / (1.0 - ADAM_BETA1**self._t)
-        bc2_sqrt = math.sqrt(1.0 - ADAM_BETA2**self._t)
+        step_size, bc2_sqrt = adam_scalars(self.config.lr, self._t)
         rows_u, g_u = _row_sums(u, d_eu)
         rows_i, g_i = _row_sums(i, d_ei)
-        _lazy_adam(self._user_table, self._user_m, self._user_v, rows_u, g_u, step_size, bc2_sqrt)
-        _lazy_adam(self._item_table, self._item_m, self._item_v, rows_i, g_i, step_size, bc2_sqrt)
-        g, m, v = self._dense_grad, self._dense_m, self._dense_v
-        m += (1.0 - ADAM_BETA1) * (g - m)
-        v += (1.0 - ADAM_BETA2) * (g * g - v)
-        denom = np.sqrt(v)
-        denom /= bc2_sqrt
-        denom += ADAM_EPS
-        self._dense -= step_size * (m / denom)
+        lazy_adam_update(
+            self._user_table, self._user_m, self._user_v, rows_u, g_u, step_size, bc2_sqrt
+        )
+        lazy_adam_update(
+            self._item_table, self._item_m, self._item_v, rows_i, g_i, step_size, bc2_sqrt
+        )
+        adam_update(
+            self._dense, self._dense_m, self._dense_v, self._dense_grad, step_size, bc2_sqrt
+        )
 
     # -- protocol ------------------------------------------------------------------------------
 
@@ -410,21 +603,9 @@ class NeuMFNumpy:
         return bce_sum / u.shape[0] + reg, {name: grads[name] for name in self._shapes}
 
     def _logits(self, u: NDArray[np.int64], i: NDArray[np.int64]) -> FloatArray:
-        gd, views = self._gd, self._views
         eu = np.take(self._user_table, u, axis=0)  # [n, gmf + mlp]
         ei = np.take(self._item_table, i, axis=0)  # [n, gmf + mlp]
-        out_w = views["out_W"][:, 0]  # [F]
-        z = np.full(u.shape[0], views["out_b"][0], dtype=self.dtype)  # [n]
-        if gd:
-            z += (eu[:, :gd] * ei[:, :gd]) @ out_w[:gd]
-        if self._md:
-            x = np.concatenate((eu[:, gd:], ei[:, gd:]), axis=1)  # [n, 2 * mlp_dim]
-            for k in range(1, self._n_hidden + 1):
-                x = x @ views[f"mlp_W{k}"]
-                x += views[f"mlp_b{k}"]
-                np.maximum(x, 0.0, out=x)
-            z += x @ out_w[gd:]
-        return z
+        return forward(self._towers, eu, ei)[0]
 
     def logits(self, users: NDArray[np.int64], items: NDArray[np.int64]) -> FloatArray:
         """Logits z in config.dtype for (user, item) pairs. users, items: [n]; returns [n]."""
@@ -437,75 +618,21 @@ class NeuMFNumpy:
 
     def predict(self, users: NDArray[np.int64], items: NDArray[np.int64]) -> NDArray[np.float32]:
         """Probabilities for (user, item) pairs. users, items: [n]; returns [n]."""
-        return _sigmoid(self.logits(users, items)).astype(np.float32)
+        return sigmoid(self.logits(users, items)).astype(np.float32)
 
-    def _item_side(self) -> dict[str, FloatArray]:
+    def _item_terms(self) -> ItemTerms:
         """Per-item work shared by every user, cached until the weights change."""
-        if self._score_cache is not None and self._score_cache[0] == self._version:
-            return self._score_cache[1]
-        gd, md, views = self._gd, self._md, self._views
-        out_w = views["out_W"][:, 0]
-        side: dict[str, FloatArray] = {}
-        if gd:
-            side["gmf"] = self._item_table[:, :gd] * out_w[:gd]  # [n_items, gmf_dim]
-        if md and self._n_hidden:
-            w1 = views["mlp_W1"]
-            side["a1"] = self._item_table[:, gd:] @ w1[md:] + views["mlp_b1"]  # [n_items, l1]
-        elif md:
-            side["mlp"] = self._item_table[:, gd:] @ out_w[gd + md :]  # [n_items]
-        self._score_cache = (self._version, side)
-        return side
+        if self._score_cache is None or self._score_cache[0] != self._version:
+            self._score_cache = (self._version, item_terms(self._towers, self._item_table))
+        return self._score_cache[1]
 
     def score_users(self, users: NDArray[np.int64]) -> NDArray[np.float32]:
         """Scores of every item for each user: [len(users), n_items]; item side computed once."""
         u, _, _ = self._inputs(users, np.zeros_like(np.asarray(users, dtype=np.int64)))
-        gd, md, views = self._gd, self._md, self._views
-        side = self._item_side()
-        out_w = views["out_W"][:, 0]
+        terms = self._item_terms()
         out = np.empty((u.shape[0], self.n_items), np.float32)
         block = max(1, _SCORE_CELLS // max(self.n_items, 1))
         for start in range(0, u.shape[0], block):
-            bu = u[start : start + block]
-            eu = np.take(self._user_table, bu, axis=0)  # [block, gmf + mlp]
-            z = np.full((bu.shape[0], self.n_items), views["out_b"][0], self.dtype)
-            if gd:
-                z += eu[:, :gd] @ side["gmf"].T  # [block, n_items]
-            if md and self._n_hidden:
-                user_a1 = eu[:, gd:] @ views["mlp_W1"][:md]  # [block, l1]
-                x = side["a1"][None, :, :] + user_a1[:, None, :]  # [block, n_items, l1]
-                np.maximum(x, 0.0, out=x)
-                x2 = x.reshape(-1, x.shape[2])  # [block * n_items, l1]
-                for k in range(2, self._n_hidden + 1):
-                    x2 = x2 @ views[f"mlp_W{k}"]
-                    x2 += views[f"mlp_b{k}"]
-                    np.maximum(x2, 0.0, out=x2)
-                z += (x2 @ out_w[gd:]).reshape(bu.shape[0], self.n_items)
-            elif md:
-                z += (eu[:, gd:] @ out_w[gd : gd + md])[:, None] + side["mlp"][None, :]
-            out[start : start + bu.shape[0]] = _sigmoid(z)
+            eu = np.take(self._user_table, u[start : start + block], axis=0)  # [block, gmf + mlp]
+            out[start : start + eu.shape[0]] = sigmoid(score_logits(self._towers, terms, eu))
         return out
-
-
-def _lazy_adam(
-    table: FloatArray,
-    m: FloatArray,
-    v: FloatArray,
-    rows: NDArray[np.int64],
-    g: FloatArray,
-    step_size: float,
-    bc2_sqrt: float,
-) -> None:
-    """Adam on the given distinct rows only (LazyAdam): other rows keep their moments and values.
-    step_size = lr / (1 - beta1^t), bc2_sqrt = sqrt(1 - beta2^t), t the global step."""
-    m_r = np.take(m, rows, axis=0)  # [n_rows, dim]
-    m_r += (1.0 - ADAM_BETA1) * (g - m_r)  # = beta1 * m + (1 - beta1) * g, torch's lerp form
-    m[rows] = m_r
-    v_r = np.take(v, rows, axis=0)  # [n_rows, dim]
-    v_r += (1.0 - ADAM_BETA2) * (g * g - v_r)
-    v[rows] = v_r
-    denom = np.sqrt(v_r)
-    denom /= bc2_sqrt
-    denom += ADAM_EPS
-    m_r /= denom
-    m_r *= step_size
-    table[rows] = np.take(table, rows, axis=0) - m_r

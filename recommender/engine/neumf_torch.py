@@ -177,6 +177,14 @@ class NeuMFTorch:
 
     # -- forward -------------------------------------------------------------------------------
 
+    def _mlp_layers(self, x: torch.Tensor, first: int) -> torch.Tensor:
+        """x_L from x = x_{first-1}: x_k = relu(x_{k-1} @ mlp_W{k} + mlp_b{k}), k = first..L.
+        Training, pair scoring and whole-catalogue scoring all run the layers through here."""
+        params = self._params
+        for k in range(first, self._n_hidden + 1):
+            x = torch.relu(torch.addmm(params[f"mlp_b{k}"], x, params[f"mlp_W{k}"]))
+        return x
+
     def _logits(self, eu: torch.Tensor, ei: torch.Tensor) -> torch.Tensor:
         """z for gathered rows eu, ei: [batch, gmf + mlp] each; returns [batch]."""
         gd, params = self._gd, self._params
@@ -185,9 +193,7 @@ class NeuMFTorch:
             h_parts.append(eu[:, :gd] * ei[:, :gd])  # [batch, gmf_dim] h_gmf
         if self._md:
             x = torch.cat((eu[:, gd:], ei[:, gd:]), dim=1)  # [batch, 2 * mlp_dim] x_0
-            for k in range(1, self._n_hidden + 1):
-                x = torch.relu(torch.addmm(params[f"mlp_b{k}"], x, params[f"mlp_W{k}"]))
-            h_parts.append(x)  # [batch, layers[-1]] h_mlp
+            h_parts.append(self._mlp_layers(x, 1))  # [batch, layers[-1]] h_mlp
         h = h_parts[0] if len(h_parts) == 1 else torch.cat(h_parts, dim=1)  # [batch, F]
         return torch.addmm(params["out_b"], h, params["out_W"]).squeeze(1)  # [batch] z
 
@@ -463,10 +469,8 @@ class NeuMFTorch:
                 if md and self._n_hidden:
                     user_a1 = eu[:, gd:] @ params["mlp_W1"][:md]  # [block, l1]
                     x = torch.relu_(side["a1"][None, :, :] + user_a1[:, None, :])
-                    x2 = x.reshape(-1, x.shape[2])  # [block * n_items, l1]
-                    for k in range(2, self._n_hidden + 1):
-                        x2 = torch.relu_(torch.addmm(params[f"mlp_b{k}"], x2, params[f"mlp_W{k}"]))
-                    z += (x2 @ out_w[gd:]).view(eu.shape[0], self.n_items)
+                    h_mlp = self._mlp_layers(x.reshape(-1, x.shape[2]), 2)  # [block * n_items, l_L]
+                    z += (h_mlp @ out_w[gd:]).view(eu.shape[0], self.n_items)
                 elif md:
                     z += (eu[:, gd:] @ out_w[gd : gd + md])[:, None] + side["mlp"][None, :]
                 out[start : start + eu.shape[0]] = torch.sigmoid_(z).float().cpu().numpy()
