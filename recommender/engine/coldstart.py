@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recommender.engine.config import NeuMFConfig
-from recommender.engine.neumf_numpy import tower_dims
+from recommender.engine.neumf_numpy import Towers, item_terms, score_logits
 
 FloatArray = NDArray[np.floating]
 F32 = NDArray[np.float32]
@@ -174,52 +174,25 @@ def content_weights(
 
 
 class VectorScorer:
-    """NeuMF forward pass for user vectors against a fixed item table (trained rows plus content
-    vectors for new items). The item side of the GMF product and of the first MLP layer is
+    """NeuMF scores of user rows against a fixed item table (trained rows plus content vectors
+    for new items), in float32. The trained model's own whole-catalogue path
+    (neumf_numpy.score_logits): the item side of the GMF product and of the first MLP layer is
     computed once, so one user costs one [n_items, layers[1]] pass through the tower."""
 
     def __init__(
         self, weights: Mapping[str, FloatArray], config: NeuMFConfig, item_table: FloatArray
     ) -> None:
         self.config = config
-        self.gd, self.md = tower_dims(config)
-        self.n_hidden = len(config.mlp_layers) - 1 if self.md else 0
-        w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
-        self.dense = {k: v for k, v in w.items() if k.startswith(("mlp_W", "mlp_b", "out_"))}
-        self.out_w = w["out_W"][:, 0]  # [F]
-        self.out_b = float(w["out_b"][0])
+        self.towers = Towers.of(weights, config, np.float32)
         table = np.asarray(item_table, dtype=np.float32)  # [n_items, gd + md]
-        self.n_items = table.shape[0]
-        gd, md = self.gd, self.md
-        self.gmf_side = table[:, :gd] * self.out_w[:gd]  # [n_items, gd]
-        if md and self.n_hidden:
-            self.a1_item = table[:, gd:] @ w["mlp_W1"][md:] + w["mlp_b1"]  # [n_items, l1]
-            self.w1_user = w["mlp_W1"][:md]  # [md, l1]
-        elif md:
-            self.mlp_item = table[:, gd:] @ self.out_w[gd + md :]  # [n_items]
+        self.terms = item_terms(self.towers, table)
+        self.n_items = self.terms.n_items
 
     def logits(self, user_vectors: FloatArray, items: IntArray | None = None) -> F32:
         """Logits [n_users, n_items] (or [n_users, len(items)]) for user rows [n_users, gd + md]."""
         users = np.atleast_2d(np.asarray(user_vectors, dtype=np.float32))
-        gd, md = self.gd, self.md
-        sel = slice(None) if items is None else items
-        gmf_side = self.gmf_side[sel]
-        n_cols = gmf_side.shape[0]
-        z = np.full((users.shape[0], n_cols), self.out_b, np.float32)
-        if gd:
-            z += users[:, :gd] @ gmf_side.T  # [n_users, n_cols]
-        if md and self.n_hidden:
-            a1_item = self.a1_item[sel]  # [n_cols, l1]
-            for row in range(users.shape[0]):
-                x = a1_item + users[row, gd:] @ self.w1_user  # [n_cols, l1]
-                np.maximum(x, 0.0, out=x)
-                for k in range(2, self.n_hidden + 1):
-                    x = x @ self.dense[f"mlp_W{k}"]
-                    x += self.dense[f"mlp_b{k}"]
-                    np.maximum(x, 0.0, out=x)
-                z[row] += x @ self.out_w[gd:]
-        elif md:
-            z += (users[:, gd:] @ self.out_w[gd : gd + md])[:, None] + self.mlp_item[sel][None, :]
+        idx = None if items is None else np.asarray(items, dtype=np.int64)
+        z: F32 = score_logits(self.towers, self.terms, users, idx).astype(np.float32, copy=False)
         return z
 
     def scores(self, user_vectors: FloatArray) -> F32:

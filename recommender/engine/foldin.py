@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from recommender.engine.config import NeuMFConfig
+from recommender.engine.neumf_numpy import (
+    ItemTerms,
+    Towers,
+    adam_scalars,
+    adam_update,
+    backward,
+    bce_sum_and_sigmoid,
+    forward,
+    item_terms,
+    score_logits,
+    sigmoid,
+)
+
+# Fold-in is training restricted to one user's row: the same forward, backward and Adam as
+# NeuMFNumpy (neumf_numpy.forward / backward / adam_update), with the item rows and the dense
+# layers frozen, and scoring is the trained model's whole-catalogue path (score_logits).
 
 FloatArray = NDArray[np.floating]
 F64 = NDArray[np.float64]
@@ -26,99 +41,52 @@ class UserVectors:
 
 @dataclass(frozen=True)
 class ItemSide:
-    """Everything of the model that does not depend on the user, computed once per model.
+    """Everything of the model that does not depend on the user, prepared once per model, in
+    float64: the dense layers, the item rows item_table [n_items, G + M] (gmf_item | mlp_item),
+    their scoring terms (neumf_numpy.ItemTerms) and start [G + M], the mean trained user row,
+    where every fold-in begins."""
 
-    gmf: [n_items, gmf_dim], the item embedding times the GMF output weights; a1: [n_items, l1],
-    the item's share of the first MLP layer plus its bias; w1_user: [mlp_dim, l1], the user's
-    share of it. Without hidden layers the MLP is linear: mlp_item_out: [n_items] and
-    mlp_user_out: [mlp_dim].
-    """
+    towers: Towers
+    item_table: F64
+    terms: ItemTerms
+    start: F64
 
-    n_items: int
-    gmf: F64 | None
-    a1: F64 | None
-    w1_user: F64 | None
-    hidden: tuple[tuple[F64, F64], ...]  # (W_k, b_k) for k >= 2
-    out_mlp: F64 | None  # [layers[-1]]
-    mlp_item_out: F64 | None
-    mlp_user_out: F64 | None
-    out_b: float
-    user_gmf_mean: F64 | None
-    user_mlp_mean: F64 | None
+    @property
+    def n_items(self) -> int:
+        return int(self.item_table.shape[0])
+
+
+def _side_by_side(weights: Weights, side: str) -> F64:
+    """[gmf_<side> | mlp_<side>] as one float64 table [n, G + M], the layout of the models."""
+    parts = [weights[f"{tower}_{side}"] for tower in ("gmf", "mlp") if f"{tower}_{side}" in weights]
+    return np.concatenate([np.asarray(p, dtype=np.float64) for p in parts], axis=1)
 
 
 def prepare_item_side(weights: Weights, config: NeuMFConfig) -> ItemSide:
     """The frozen item side of canonical NeuMF / GMF / MLP weights (see config.NeuMFModel)."""
-    f64 = {name: np.asarray(value, dtype=np.float64) for name, value in weights.items()}
-    out_w = f64["out_W"][:, 0]  # [gmf_dim + layers[-1]]
-    has_gmf = "gmf_item" in f64
-    has_mlp = "mlp_item" in f64
-    gd = f64["gmf_item"].shape[1] if has_gmf else 0
-    md = f64["mlp_item"].shape[1] if has_mlp else 0
-    n_hidden = len(config.mlp_layers) - 1 if has_mlp else 0
-    a1 = w1_user = mlp_item_out = mlp_user_out = out_mlp = None
-    hidden: list[tuple[F64, F64]] = []
-    if has_mlp and n_hidden:
-        w1 = f64["mlp_W1"]  # [2 * mlp_dim, l1]
-        a1 = f64["mlp_item"] @ w1[md:] + f64["mlp_b1"]  # [n_items, l1]
-        w1_user = w1[:md]  # [mlp_dim, l1]
-        hidden = [(f64[f"mlp_W{k}"], f64[f"mlp_b{k}"]) for k in range(2, n_hidden + 1)]
-        out_mlp = out_w[gd:]  # [layers[-1]]
-    elif has_mlp:
-        mlp_user_out = out_w[gd : gd + md]  # [mlp_dim]
-        mlp_item_out = f64["mlp_item"] @ out_w[gd + md :]  # [n_items]
-    n_items = int((f64["gmf_item"] if has_gmf else f64["mlp_item"]).shape[0])
+    towers = Towers.of(weights, config, np.float64)
+    item_table = _side_by_side(weights, "item")  # [n_items, G + M]
     return ItemSide(
-        n_items=n_items,
-        gmf=f64["gmf_item"] * out_w[:gd] if has_gmf else None,  # [n_items, gmf_dim]
-        a1=a1,
-        w1_user=w1_user,
-        hidden=tuple(hidden),
-        out_mlp=out_mlp,
-        mlp_item_out=mlp_item_out,
-        mlp_user_out=mlp_user_out,
-        out_b=float(f64["out_b"][0]),
-        user_gmf_mean=f64["gmf_user"].mean(axis=0) if has_gmf else None,
-        user_mlp_mean=f64["mlp_user"].mean(axis=0) if has_mlp else None,
+        towers=towers,
+        item_table=item_table,
+        terms=item_terms(towers, item_table),
+        start=_side_by_side(weights, "user").mean(axis=0),  # [G + M]
     )
 
 
-def _forward_backward(
-    side: ItemSide, pu_g: F64 | None, pu_m: F64 | None, items: IntArray, y: F64 | None
-) -> tuple[F64, F64 | None, F64 | None]:
-    """Logits z [n] for one user over `items` [n] and, when targets y [n] are given, the
-    gradients of the mean BCE w.r.t. pu_g and pu_m (d_pu_g [gmf_dim], d_pu_m [mlp_dim])."""
+def fold_in_loss_and_grad(
+    side: ItemSide, user_row: F64, items: IntArray, labels: F64
+) -> tuple[float, F64]:
+    """Mean BCE of one user, given by user_row [G + M], over items [n] with targets labels [n],
+    and its gradient w.r.t. user_row [G + M]: the training forward and backward with the user's
+    row in every pair, whose row gradients d_eu [n, G + M] sum to the row's gradient."""
     n = items.shape[0]
-    z = np.full(n, side.out_b)  # [n]
-    acts: list[F64] = []
-    if side.gmf is not None and pu_g is not None:
-        g_rows = side.gmf[items]  # [n, gmf_dim]
-        z += g_rows @ pu_g
-    if side.a1 is not None and side.w1_user is not None and pu_m is not None:
-        x = np.maximum(side.a1[items] + pu_m @ side.w1_user, 0.0)  # [n, l1]
-        acts.append(x)
-        for w, b in side.hidden:
-            x = np.maximum(x @ w + b, 0.0)  # [n, l_k]
-            acts.append(x)
-        assert side.out_mlp is not None
-        z += x @ side.out_mlp
-    elif side.mlp_item_out is not None and side.mlp_user_out is not None and pu_m is not None:
-        z += side.mlp_item_out[items] + pu_m @ side.mlp_user_out
-    if y is None:
-        return z, None, None
-    dz = (1.0 / (1.0 + np.exp(-z)) - y) / n  # [n]
-    d_g = g_rows.T @ dz if side.gmf is not None and pu_g is not None else None  # [gmf_dim]
-    d_m: F64 | None = None
-    if acts and side.w1_user is not None and side.out_mlp is not None:
-        dx = dz[:, None] * side.out_mlp[None, :]  # [n, layers[-1]]
-        for k in range(len(acts) - 1, 0, -1):
-            da = dx * (acts[k] > 0)  # through the ReLU of layer k + 1
-            dx = da @ side.hidden[k - 1][0].T  # [n, l_k]
-        da1 = dx * (acts[0] > 0)  # [n, l1]
-        d_m = side.w1_user @ da1.sum(axis=0)  # [mlp_dim]
-    elif side.mlp_user_out is not None and pu_m is not None:
-        d_m = side.mlp_user_out * dz.sum()
-    return z, d_g, d_m
+    eu = np.broadcast_to(user_row, (n, user_row.shape[0]))  # [n, G + M]
+    ei = np.take(side.item_table, items, axis=0)  # [n, G + M]
+    z, tape = forward(side.towers, eu, ei)  # [n]
+    bce_sum, sig = bce_sum_and_sigmoid(z, labels)
+    d_eu, _ = backward(side.towers, tape, (sig - labels) * (1.0 / n))  # dense layers frozen
+    return bce_sum / n, d_eu.sum(axis=0)
 
 
 def fold_in_user(
@@ -139,9 +107,11 @@ def fold_in_user(
     item_idx: [n] dense item indices; labels: [n] targets in [0, 1] (None: all 1, every rating a
     positive as in training). Each step draws `negatives` (default config.negatives) fresh
     negatives per positive among the items not in item_idx, and takes one full-batch Adam step
-    on the user's vectors only; the item side and the dense layers stay frozen. The user starts
-    at the mean trained user, so few ratings give a popularity-like start. `l2` pulls the
-    vectors towards that start. Pass `item_side` (prepare_item_side) to reuse it across users.
+    on the user's row only; the item side and the dense layers stay frozen. The user starts at
+    the mean trained user, so few ratings give a popularity-like start. `l2` pulls the row
+    towards that start: the objective is mean BCE + l2 * ||row - start||^2, i.e. torch's Adam
+    with weight_decay = 2 * l2 on the offset from the start. Pass `item_side`
+    (prepare_item_side) to reuse it across users; `weights` is then not read.
     """
     side = item_side if item_side is not None else prepare_item_side(weights, config)
     items = np.asarray(item_idx, dtype=np.int64).ravel()
@@ -152,39 +122,30 @@ def fold_in_user(
     )
     if y_pos.shape != items.shape:
         raise ValueError("labels must match item_idx")
-    start_g = None if side.user_gmf_mean is None else side.user_gmf_mean.copy()
-    start_m = None if side.user_mlp_mean is None else side.user_mlp_mean.copy()
     if items.shape[0] == 0:
-        return _as_vectors(start_g, start_m)
+        return _as_vectors(side, side.start)
     neg_per = config.negatives if negatives is None else negatives
     rng = np.random.default_rng(seed)
     pool = np.setdiff1d(np.arange(side.n_items), items)  # [n_pool] items the user did not rate
     n_neg = min(pool.shape[0], neg_per * items.shape[0])
-    pu_g = None if start_g is None else start_g.copy()
-    pu_m = None if start_m is None else start_m.copy()
-    params = [p for p in (pu_g, pu_m) if p is not None]
-    starts = [p.copy() for p in params]
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
+    y = np.concatenate((y_pos, np.zeros(n_neg)))  # [n + n_neg]
+    offset = np.zeros_like(side.start)  # [G + M] row - start, what Adam moves
+    m = np.zeros_like(offset)
+    v = np.zeros_like(offset)
     for t in range(1, steps + 1):
         negs = pool[rng.integers(0, pool.shape[0], size=n_neg)]  # [n_neg]
         batch = np.concatenate((items, negs))  # [n + n_neg]
-        y = np.concatenate((y_pos, np.zeros(n_neg)))
-        _, d_g, d_m = _forward_backward(side, pu_g, pu_m, batch, y)
-        grads = [g for g in (d_g, d_m) if g is not None]
-        step = lr * math.sqrt(1.0 - 0.999**t) / (1.0 - 0.9**t)
-        for p, g, p0, m_k, v_k in zip(params, grads, starts, m, v, strict=True):
-            g = g + 2.0 * l2 * (p - p0)
-            m_k += 0.1 * (g - m_k)
-            v_k += 0.001 * (g * g - v_k)
-            p -= step * m_k / (np.sqrt(v_k) + 1e-8)
-    return _as_vectors(pu_g, pu_m)
+        _, grad = fold_in_loss_and_grad(side, side.start + offset, batch, y)
+        step_size, bc2_sqrt = adam_scalars(lr, t)
+        adam_update(offset, m, v, grad, step_size, bc2_sqrt, weight_decay=2.0 * l2)
+    return _as_vectors(side, side.start + offset)
 
 
-def _as_vectors(pu_g: F64 | None, pu_m: F64 | None) -> UserVectors:
+def _as_vectors(side: ItemSide, row: F64) -> UserVectors:
+    gd, md = side.towers.gd, side.towers.md
     return UserVectors(
-        gmf=None if pu_g is None else pu_g.astype(np.float32),
-        mlp=None if pu_m is None else pu_m.astype(np.float32),
+        gmf=row[:gd].astype(np.float32) if gd else None,
+        mlp=row[gd:].astype(np.float32) if md else None,
     )
 
 
@@ -199,11 +160,11 @@ def score_items_for_user_vectors(
     """Probabilities of `items` ([n] dense indices; None = every item) for a user given by their
     vectors (from fold_in_user, or a trained user's rows): [n] or [n_items]."""
     side = item_side if item_side is not None else prepare_item_side(weights, config)
-    idx = np.arange(side.n_items) if items is None else np.asarray(items, dtype=np.int64).ravel()
-    pu_g = None if vectors.gmf is None else vectors.gmf.astype(np.float64)
-    pu_m = None if vectors.mlp is None else vectors.mlp.astype(np.float64)
-    z, _, _ = _forward_backward(side, pu_g, pu_m, idx, None)
-    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+    idx = None if items is None else np.asarray(items, dtype=np.int64).ravel()
+    parts = [p for p in (vectors.gmf, vectors.mlp) if p is not None]
+    row = np.concatenate(parts).astype(np.float64)  # [G + M]
+    z = score_logits(side.towers, side.terms, row[None, :], idx)[0]  # [n]
+    return sigmoid(z).astype(np.float32)
 
 
 def user_vectors(weights: Weights, user_idx: int) -> UserVectors:
