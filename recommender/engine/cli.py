@@ -1,4 +1,4 @@
-"""Command line: train, benchmark and evaluate NeuMF without Django or a database."""
+"""Command line: train, benchmark, tune and evaluate NeuMF without Django or a database."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from recommender.engine.config import NeuMFConfig
+from recommender.engine.config import NeuMFConfig, read_config_file
 from recommender.engine.data import FORMATS, Interactions, MovieLensError, load_movielens
 from recommender.engine.threads import ENV_VAR as THREADS_VAR
 from recommender.engine.threads import limit_threads, parse_threads
@@ -57,26 +57,44 @@ def _add_thread_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_model_options(p: argparse.ArgumentParser, *, epochs: int) -> None:
-    p.add_argument("--model", choices=("neumf", "gmf", "mlp"), default="neumf")
-    p.add_argument("--epochs", type=int, default=epochs)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--gmf-dim", type=int, default=8)
-    p.add_argument("--layers", type=_layers, default=(64, 32, 16, 8), help="e.g. 64,32,16,8")
-    p.add_argument("--l2", type=float, default=0.0)
-    p.add_argument("--negatives", type=int, default=4)
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """Options for every NeuMFConfig field; their defaults are the config's own, which the web
+    app's retrain uses too (docs/benchmarks.md has the evidence for them)."""
+    default = NeuMFConfig()
+    layers = ",".join(str(x) for x in default.mlp_layers)
+    p.add_argument("--model", choices=("neumf", "gmf", "mlp"), default=default.model)
+    p.add_argument("--epochs", type=int, default=default.epochs)
+    p.add_argument("--batch-size", type=int, default=default.batch_size)
+    p.add_argument("--lr", type=float, default=default.lr)
+    p.add_argument("--gmf-dim", type=int, default=default.gmf_dim)
+    p.add_argument("--layers", type=_layers, default=default.mlp_layers, help=f"e.g. {layers}")
+    p.add_argument("--l2", type=float, default=default.l2)
+    p.add_argument("--negatives", type=int, default=default.negatives)
     p.add_argument(
-        "--patience", type=int, default=None, help="early stopping on the --select metric"
+        "--patience",
+        type=int,
+        default=default.patience,
+        help="early stopping on the --select metric",
     )
     p.add_argument(
         "--select",
         choices=("full", "sampled"),
-        default="full",
+        default=default.selection,
         help="what picks the epoch: full-catalogue validation NDCG (default) or the paper's "
         "sampled HR (99 negatives), which favours popular films",
     )
-    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument(
+        "--min-rating",
+        type=float,
+        default=default.min_rating,
+        help="ratings below this many stars are not positives (default: every rating is one)",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="a JSON configuration (what `tune --out` writes); other options override it",
+    )
+    p.add_argument("--top-k", type=int, default=default.top_k)
     p.add_argument("--pretrain", action="store_true", help="pre-train GMF and MLP, then fuse")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, mps")
@@ -97,19 +115,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train one model and optionally save an artifact")
     _add_data_options(train, synthetic=True)
-    _add_model_options(train, epochs=20)
+    _add_model_options(train)
     train.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
     train.add_argument("--out", type=Path, help="artifact directory to write")
     _add_thread_option(train)
 
     bench = sub.add_parser("benchmark", help="both backends and the baselines on one split")
     _add_data_options(bench, synthetic=True)
-    _add_model_options(bench, epochs=20)
+    _add_model_options(bench)
     bench.add_argument("--backends", default="numpy,torch")
     bench.add_argument("--no-baselines", action="store_true")
     _add_thread_option(bench)  # this process's and each training process's
     bench.add_argument("--name", help="data set name in the report (default: from the path)")
     bench.add_argument("--out", type=Path, help="markdown report (PNG plots go beside it)")
+
+    tune = sub.add_parser(
+        "tune", help="search hyper-parameters on validation, then repeat the best over seeds"
+    )
+    _add_data_options(tune, synthetic=True)
+    _add_model_options(tune)
+    tune.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
+    tune.add_argument("--trials", type=int, default=30, help="at most this many trials")
+    tune.add_argument("--timeout", type=float, default=None, help="stop searching after S s")
+    tune.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2], help="repeats of the best config"
+    )
+    tune.add_argument(
+        "--out", type=Path, help="JSON of the chosen config and its evidence (for --config)"
+    )
+    _add_thread_option(tune)
 
     ev = sub.add_parser("evaluate", help="test metrics of a saved artifact on its own split")
     ev.add_argument("artifact", type=Path)
@@ -121,35 +155,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# NeuMFConfig field -> the option's argparse dest.
+OPTION_FIELDS = {
+    "model": "model",
+    "gmf_dim": "gmf_dim",
+    "mlp_layers": "layers",
+    "negatives": "negatives",
+    "lr": "lr",
+    "batch_size": "batch_size",
+    "epochs": "epochs",
+    "l2": "l2",
+    "patience": "patience",
+    "top_k": "top_k",
+    "selection": "select",
+    "min_rating": "min_rating",
+}
+
+
 def _config(args: argparse.Namespace) -> NeuMFConfig:
-    return NeuMFConfig(
-        model=args.model,
-        gmf_dim=args.gmf_dim,
-        mlp_layers=args.layers,
-        negatives=args.negatives,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        l2=args.l2,
-        patience=args.patience,
-        top_k=args.top_k,
-        selection=args.select,
-    )
+    """The defaults, or the --config file's configuration, with every option that differs from
+    the defaults applied on top."""
+    default = NeuMFConfig()
+    try:
+        file = read_config_file(args.config) if getattr(args, "config", None) else {}
+        changed = {
+            name: getattr(args, dest)
+            for name, dest in OPTION_FIELDS.items()
+            if getattr(args, dest) != getattr(default, name)
+        }
+        return NeuMFConfig.from_overrides({**file, **changed})
+    except ValueError as exc:
+        raise CommandFailed(str(exc), EXIT_BAD_INPUT) from exc
 
 
 def _load(args: argparse.Namespace) -> tuple[Interactions, str]:
     from recommender.engine.data import synthetic_ml1m_shape, synthetic_planted
 
+    if getattr(args, "synthetic", None) and getattr(args, "min_rating", None) is not None:
+        raise CommandFailed(
+            "--min-rating needs --data: generated data has no star ratings", EXIT_BAD_INPUT
+        )
     if getattr(args, "synthetic", None) == "ml1m":
         return synthetic_ml1m_shape(seed=args.seed), "synthetic-ml1m"
     if getattr(args, "synthetic", None) == "planted":
         return synthetic_planted(seed=args.seed), "synthetic-planted"
-    return _load_movielens(args.data, args.format), Path(args.data).name
+    min_rating = getattr(args, "min_rating", None)
+    return _load_movielens(args.data, args.format, min_rating), Path(args.data).name
 
 
-def _load_movielens(path: Path, fmt: str) -> Interactions:
+def _load_movielens(path: Path, fmt: str, min_rating: float | None = None) -> Interactions:
     try:
-        return load_movielens(path, fmt)
+        return load_movielens(path, fmt, min_rating=min_rating)
     except (OSError, MovieLensError) as exc:
         raise CommandFailed(f"cannot load --data {path}: {exc}", EXIT_BAD_INPUT) from exc
 
@@ -260,6 +316,54 @@ def cmd_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from recommender.engine.train import FitResult
+    from recommender.engine.tune import TrialReport, repeat, search
+
+    data, name = _load(args)
+    base = _config(args)
+    print(f"{name}: {data.n_users:,} users, {data.n_items:,} items, {len(data):,} interactions")
+    print(f"search: up to {args.trials} trials of up to {base.epochs} epochs, seed {args.seed}")
+
+    def on_trial(trial: TrialReport) -> None:
+        value = "-" if trial.value is None else f"{trial.value:.4f}"
+        params = "  ".join(
+            f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in trial.params.items()
+        )
+        print(
+            f"trial {trial.number:3d}  {trial.state:8s}  {value}  ({trial.epochs} epochs)  {params}"
+        )
+
+    try:
+        result = search(
+            data, base, trials=args.trials, timeout=args.timeout, seed=args.seed,
+            backend=args.backend, device=args.device, on_trial=on_trial,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise CommandFailed(str(exc), EXIT_DIVERGED) from exc
+    print(f"best {result.metric} {result.best_value:.4f}: {json.dumps(result.to_dict()['config'])}")
+
+    def on_done(fitted: FitResult) -> None:
+        m = fitted.metrics
+        print(
+            f"seed {fitted.seed}: best epoch {fitted.best_epoch}  test HR@10 {m['test_hr']:.4f}  "
+            f"NDCG@10 {m['test_ndcg']:.4f}  full Recall@10 {m['test_full_recall']:.4f}  "
+            f"NDCG@10 {m['test_full_ndcg']:.4f}  coverage {m['test_coverage']:.4f}"
+        )
+
+    result.repeats = repeat(
+        data, result.best_config, args.seeds, backend=args.backend, device=args.device,
+        on_done=on_done,
+    )  # fmt: skip
+    for metric, stats in result.summary().items():
+        print(f"{metric:28s} {stats['mean']:.4f} ± {stats['std']:.4f}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+        print(f"configuration written to {args.out} (use it with --config)")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from recommender.engine.artifacts import ArtifactError, load_artifact
     from recommender.engine.metrics import NonFiniteScores
@@ -271,7 +375,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     except ArtifactError as exc:
         raise CommandFailed(str(exc), EXIT_BAD_INPUT) from exc
     if args.data is not None:
-        fingerprint = _load_movielens(args.data, args.format).fingerprint()
+        data = _load_movielens(args.data, args.format, loaded.config.min_rating)
+        fingerprint = data.fingerprint()
         if fingerprint != loaded.fingerprint:
             raise CommandFailed(
                 f"{args.artifact} was trained on other data than {args.data}: its data "
@@ -303,6 +408,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_train(args)
         if args.command == "benchmark":
             return cmd_benchmark(args, argv)
+        if args.command == "tune":
+            return cmd_tune(args)
         return cmd_evaluate(args)
     except CommandFailed as failed:
         print(f"error: {failed}", file=sys.stderr)

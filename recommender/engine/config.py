@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -33,6 +35,10 @@ class NeuMFConfig:
     # HR@K among 99 sampled negatives, the NCF paper's protocol, which rewards popularity
     # (Krichene and Rendle, KDD 2020).
     selection: Literal["full", "sampled"] = "full"
+    # Ratings below this many stars are not positives: they are left out of training and of the
+    # held-out items (the pipeline and `train --min-rating` drop them before the split). None
+    # counts every rating as a positive, as the NCF paper does with MovieLens.
+    min_rating: float | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -90,10 +96,30 @@ class NeuMFConfig:
             problems.append("dtype must be float32 or float64")
         if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
             problems.append("patience must be a positive integer or null")
+        if self.min_rating is not None and (
+            not _is_number(self.min_rating) or not self.min_rating > 0
+        ):
+            problems.append("min_rating must be a positive number or null")
         if self.selection not in ("full", "sampled"):
             problems.append("selection must be full or sampled")
         if problems:
             raise ValueError("Invalid config: " + "; ".join(problems) + ".")
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The config overrides in a JSON file: what `tune --out` writes ({"config": {...}, ...})
+    or a plain {field: value} object. Raises ValueError (naming the file) for anything else;
+    the values are checked by NeuMFConfig.from_overrides."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read the config file {path}: {exc}") from exc
+    if isinstance(data, dict) and isinstance(data.get("config"), dict):
+        data = data["config"]
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object of config fields")
+    data.pop("extra", None)
+    return data
 
 
 def _is_number(value: object) -> bool:

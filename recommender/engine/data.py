@@ -238,16 +238,47 @@ def _read_ratings(p: Path, fmt: str) -> pd.DataFrame:
     return frame.astype(dtypes)[names]
 
 
-def load_movielens(path: str | Path, fmt: str = "auto") -> Interactions:
-    """Implicit interactions of a MovieLens release: every rating is a positive.
+def load_movielens(
+    path: str | Path, fmt: str = "auto", *, min_rating: float | None = None
+) -> Interactions:
+    """Implicit interactions of a MovieLens release: every rating is a positive (the NCF
+    paper's treatment), or, with `min_rating`, only ratings of at least that many stars (the
+    rest are dropped: not positives; users and movies left with none are not in the data).
 
     fmt: one of FORMATS; "auto" looks at the files (ratings.csv, ratings.dat or u.data).
     `path` is the release's directory or its ratings file.
     """
     frame = read_movielens_ratings(path, fmt)
+    if min_rating is not None:
+        frame = frame[frame["rating"].to_numpy() >= min_rating]
     return Interactions.from_arrays(
         frame["user"].to_numpy(), frame["item"].to_numpy(), frame["timestamp"].to_numpy()
     )
+
+
+def liked_only(
+    data: Interactions, ratings: NDArray[np.floating], min_rating: float, *, reindex: bool = True
+) -> Interactions:
+    """The pairs of `data` rated at least `min_rating` (ratings: [len(data)], in data's row
+    order). reindex=True gives new id maps over what is left (a user or movie with no liked
+    rating leaves the data); reindex=False keeps data's maps, so indices stay comparable (a
+    split of the liked pairs can then be scored against models trained on all of them)."""
+    ratings = np.asarray(ratings)
+    if ratings.shape != (len(data),):
+        raise ValueError(f"ratings has shape {ratings.shape}; expected ({len(data)},)")
+    keep = ratings >= min_rating
+    if reindex:
+        return Interactions.from_arrays(
+            data.users.raw(data.user_idx[keep]),
+            data.items.raw(data.item_idx[keep]),
+            data.timestamps[keep],
+        )
+    u, i, ts = (
+        np.ascontiguousarray(a[keep]) for a in (data.user_idx, data.item_idx, data.timestamps)
+    )
+    for arr in (u, i, ts):
+        arr.setflags(write=False)
+    return Interactions(user_idx=u, item_idx=i, timestamps=ts, users=data.users, items=data.items)
 
 
 def _user_counts(

@@ -339,6 +339,7 @@ def fit(
     should_stop: Callable[[], bool] | None = None,
     pretrain: bool = False,
     split: Split | None = None,
+    test: bool = True,
 ) -> FitResult:
     """Train NeuMF (or GMF / MLP, per config.model) on a leave-one-out split of `data`.
 
@@ -352,6 +353,9 @@ def fit(
     pretrain: train GMF and MLP first (config.extra["pretrain_epochs"], default config.epochs,
     each), fuse them with config.alpha (He et al., section 3.4.1) and continue NeuMF with
     lr = config.extra["pretrain_lr"], default config.lr * PRETRAIN_LR_FACTOR (see above).
+
+    test=False leaves the test items alone (no test_* metrics): hyper-parameter search uses it,
+    so that nothing it chooses can depend on them.
 
     Raises TrainingDiverged when a loss or the model's scores become NaN or infinite: a diverged
     run gets no metrics (NaN scores would rank every held-out item first).
@@ -410,7 +414,8 @@ def fit(
         "val_full_ndcg": best.best.full_ndcg,
     }
     try:
-        metrics.update(evaluate(model.predict, model.score_users, split, config.top_k))
+        if test:
+            metrics.update(evaluate(model.predict, model.score_users, split, config.top_k))
     except NonFiniteScores as exc:
         raise TrainingDiverged(
             _diverged_message(config.model, best.best_epoch, str(exc), train_config)
@@ -432,8 +437,8 @@ def fit(
         seconds=time.perf_counter() - started,
     )
     logger.info(
-        "fit done: best epoch %d, test HR@%d %.4f NDCG %.4f, full Recall %.4f NDCG %.4f",
-        result.best_epoch, config.top_k, metrics["test_hr"], metrics["test_ndcg"],
-        metrics["test_full_recall"], metrics["test_full_ndcg"],
-    )  # fmt: skip
+        "fit done: best epoch %d, %s",
+        result.best_epoch,
+        ", ".join(f"{name} {value:.4f}" for name, value in metrics.items()),
+    )
     return result

@@ -140,3 +140,31 @@ def test_a_file_in_another_format_is_one_line_naming_file_and_format(tmp_path: P
     assert "\n" not in str(info.value)
     with pytest.raises(FileNotFoundError, match=r"no u.data in .* \(format ml-100k\)"):
         load_movielens(dirs["ml-1m"], "ml-100k")
+
+
+def test_liked_only_drops_low_ratings_and_can_keep_the_id_maps() -> None:
+    from recommender.engine.data import liked_only
+
+    data = Interactions.from_arrays([1, 1, 2, 2, 3], [10, 20, 10, 30, 20], [1, 2, 3, 4, 5])
+    ratings = np.array([5.0, 1.0, 4.0, 2.5, 1.5])  # rows are sorted by user, then time
+    kept = liked_only(data, ratings, 3.0, reindex=False)
+    assert (kept.users, kept.items) == (data.users, data.items)
+    pairs = set(zip(kept.users.raw(kept.user_idx), kept.items.raw(kept.item_idx), strict=True))
+    assert pairs == {(1, 10), (2, 10)}
+    fresh = liked_only(data, ratings, 3.0)
+    assert list(fresh.users.ids) == [1, 2]
+    assert list(fresh.items.ids) == [10]
+    with pytest.raises(ValueError, match="ratings has shape"):
+        liked_only(data, ratings[:2], 3.0)
+
+
+def test_load_movielens_min_rating_keeps_only_liked_ratings(tmp_path) -> None:
+    from recommender.engine.data import load_movielens
+
+    (tmp_path / "ratings.csv").write_text(
+        "userId,movieId,rating,timestamp\n1,10,5.0,1\n1,20,2.0,2\n2,20,3.5,3\n"
+    )
+    assert len(load_movielens(tmp_path)) == 3
+    liked = load_movielens(tmp_path, min_rating=3.5)
+    assert len(liked) == 2
+    assert list(liked.items.ids) == [10, 20]
