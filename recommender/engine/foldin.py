@@ -126,7 +126,9 @@ def fold_in_user(
         return _as_vectors(side, side.start)
     neg_per = config.negatives if negatives is None else negatives
     rng = np.random.default_rng(seed)
-    pool = np.setdiff1d(np.arange(side.n_items), items)  # [n_pool] items the user did not rate
+    unrated = np.ones(side.n_items, dtype=bool)
+    unrated[items] = False
+    pool = np.flatnonzero(unrated)  # [n_pool] items the user did not rate, ascending
     n_neg = min(pool.shape[0], neg_per * items.shape[0])
     y = np.concatenate((y_pos, np.zeros(n_neg)))  # [n + n_neg]
     offset = np.zeros_like(side.start)  # [G + M] row - start, what Adam moves

@@ -373,7 +373,7 @@ def adam_update(
     denom = np.sqrt(v)
     denom /= bc2_sqrt
     denom += ADAM_EPS
-    update = m / denom
+    update = np.divide(m, denom, out=denom)  # m / (sqrt(v) / bc2_sqrt + eps), in denom's buffer
     update *= step_size
     param -= update
 
