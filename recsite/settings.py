@@ -219,8 +219,13 @@ RECSITE_RESULT_CACHE_SECONDS = env.int("RECSITE_RESULT_CACHE_SECONDS", default=3
 RECSITE_RESULT_MEMO_SIZE = env.int("RECSITE_RESULT_MEMO_SIZE", default=256)
 RECSITE_DEFAULT_BACKEND = env("RECSITE_DEFAULT_BACKEND", default="numpy")
 # A training run holds a lock it renews every epoch; past this many seconds without a renewal
-# (a crashed worker) the next run takes it over. Must exceed the slowest epoch.
+# (a stuck run) the next run takes it over. Must exceed the slowest epoch.
 RECSITE_TRAINING_LOCK_SECONDS = env.int("RECSITE_TRAINING_LOCK_SECONDS", default=900)
+# While it trains, a worker writes its run's heartbeat this often (seconds), whatever an epoch
+# takes; a running run without one for RECSITE_TRAINING_STALE_SECONDS has lost its worker: the
+# reaper takes it back and cancel ends it at once, without waiting for the lock to lapse.
+RECSITE_TRAINING_HEARTBEAT_SECONDS = env.float("RECSITE_TRAINING_HEARTBEAT_SECONDS", default=5.0)
+RECSITE_TRAINING_STALE_SECONDS = env.float("RECSITE_TRAINING_STALE_SECONDS", default=30.0)
 # How often a web process re-reads the active model version id and the catalog snapshot.
 RECSITE_REGISTRY_CHECK_SECONDS = env.float("RECSITE_REGISTRY_CHECK_SECONDS", default=2.0)
 RECSITE_CATALOG_CHECK_SECONDS = env.float("RECSITE_CATALOG_CHECK_SECONDS", default=1.0)

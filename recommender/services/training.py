@@ -23,9 +23,23 @@ from recommender.engine.artifacts import META_FILE, save_artifact, sha256_file
 from recommender.engine.config import NeuMFConfig
 from recommender.engine.similarity import co_rating_neighbours
 from recommender.engine.train import EpochReport, FitResult, fit
-from recommender.models import FINISHED_STATUSES, Backend, ModelVersion, TrainingLock, TrainingRun
+from recommender.models import (
+    FINISHED_STATUSES,
+    IN_FLIGHT_STATUSES,
+    Backend,
+    ModelVersion,
+    TrainingLock,
+    TrainingRun,
+)
 from recommender.services.errors import NotEnoughData, TrainingLockBusy, TrainingLockLost
-from recommender.services.training_lock import LOCK_NAME, lock_acquire, lock_release, lock_renew
+from recommender.services.training_lock import (
+    LOCK_NAME,
+    Heartbeat,
+    lock_acquire,
+    lock_held,
+    lock_release,
+    lock_renew,
+)
 from recommender.services.training_runs import MAX_ATTEMPTS, run_finish
 from recommender.services.versions import activation_decision, model_version_activate
 
@@ -43,7 +57,12 @@ def training_run_execute(
 
     Returns the new ModelVersion id, or None (already finished, cancelled, failed, or being
     trained by another live execution). Failures are recorded on the run and never change the
-    active version. Raises TrainingLockBusy when another run holds the lock."""
+    active version. Raises TrainingLockBusy when another run holds the lock.
+
+    While it holds the lock, a thread writes the run's heartbeat (see services.training_lock).
+    If cancel or the reaper took the run from it (its heartbeat went stale: a stalled process),
+    it stops at its next lock renewal (each epoch and phase), and every write that ends the run
+    needs the lock, so it leaves the run as they did."""
     run = TrainingRun.objects.filter(pk=training_run_id).first()
     if run is None:
         logger.warning("training run %s does not exist; nothing to do", training_run_id)
@@ -64,23 +83,44 @@ def training_run_execute(
         raise TrainingLockBusy(lock.training_run_id, max(5.0, left + 1))
     try:
         if run.attempts >= MAX_ATTEMPTS:
-            run_finish(
+            _run_finish_held(
                 run.pk,
+                token,
                 TrainingRun.Status.FAILED,
                 error=f"Gave up after {run.attempts} attempts that did not finish.",
             )
             return None
-        return _train(run, token=token, on_epoch=on_epoch)
+        with Heartbeat(training_run_id=run.pk, token=token):
+            return _train(run, token=token, on_epoch=on_epoch)
     except TrainingLockLost:
-        logger.warning("training run %s: lock taken over by another execution; stopped", run.pk)
+        logger.warning(
+            "training run %s: the lock was broken or taken over (by cancel, the reaper or "
+            "another execution); stopped without touching the run",
+            run.pk,
+        )
         return None
     except Exception as exc:
         logger.exception("training run %s failed", run.pk)
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        run_finish(run.pk, TrainingRun.Status.FAILED, error=detail[:4000])
+        try:
+            _run_finish_held(run.pk, token, TrainingRun.Status.FAILED, error=detail[:4000])
+        except TrainingLockLost:
+            logger.warning("training run %s: failed after losing the lock; left as is", run.pk)
         return None
     finally:
         lock_release(token=token)
+
+
+def _run_finish_held(training_run_id: int, token: str, status: str, **values: Any) -> None:
+    """End the run, only while it is in flight and this execution holds the lock (lapsed or
+    not); TrainingLockLost otherwise, so a run that cancel or the reaper ended stays ended."""
+    ended = (
+        TrainingRun.objects.filter(pk=training_run_id, status__in=IN_FLIGHT_STATUSES)
+        .filter(lock_held(token))
+        .update(status=status, finished=timezone.now(), **values)
+    )
+    if not ended:
+        raise TrainingLockLost(f"training run {training_run_id} was ended by someone else")
 
 
 def _train(
@@ -88,7 +128,7 @@ def _train(
 ) -> int | None:
     started = timezone.now()
     timings: dict[str, float] = {}
-    TrainingRun.objects.filter(pk=run.pk).update(
+    taken = TrainingRun.objects.filter(pk=run.pk, status__in=IN_FLIGHT_STATUSES).update(
         status=TrainingRun.Status.RUNNING,
         started=started,
         heartbeat_at=started,
@@ -97,6 +137,9 @@ def _train(
         error="",
         decision="",
     )
+    if not taken:  # cancelled since it was read
+        logger.info("training run %s ended before it started; nothing to do", run.pk)
+        return None
     clock = time.perf_counter()
     snapshot = ratings_snapshot()
     data = snapshot.interactions
@@ -121,9 +164,9 @@ def _train(
 
     def epoch_done(report: EpochReport) -> None:
         epochs.append(report.to_dict())
+        lock_renew(training_run_id=run.pk, token=token)  # not ours any more: stop here
         # Written after every epoch, so the dashboard shows progress while it runs.
         TrainingRun.objects.filter(pk=run.pk).update(epochs=epochs)
-        lock_renew(training_run_id=run.pk, token=token)
         if on_epoch is not None:
             on_epoch(report)
 
@@ -142,7 +185,9 @@ def _train(
     )
     timings["train"] = time.perf_counter() - clock
     if result.cancelled:
-        run_finish(run.pk, TrainingRun.Status.CANCELLED, timings=timings, device=result.device)
+        _run_finish_held(
+            run.pk, token, TrainingRun.Status.CANCELLED, timings=timings, device=result.device
+        )
         logger.info("training run %s cancelled after %d epochs", run.pk, len(epochs))
         return None
     broken = sorted(k for k, v in result.weights.items() if not np.all(np.isfinite(v)))
@@ -172,6 +217,20 @@ def _train(
 
     metrics = {k: float(v) for k, v in result.metrics.items()}
     with transaction.atomic():
+        # The run ends first, and only while this execution holds the lock: if cancel or the
+        # reaper ended it meanwhile, the version and its activation roll back with it. On
+        # Postgres the row then stays locked against a concurrent cancel until the commit.
+        _run_finish_held(
+            run.pk,
+            token,
+            TrainingRun.Status.SUCCEEDED,
+            test_metrics={**metrics, **baseline},
+            best_epoch=result.best_epoch,
+            device=result.device,
+            timings={**timings, "total": (timezone.now() - started).total_seconds()},
+            decision=decision,
+            heartbeat_at=timezone.now(),
+        )
         version = ModelVersion.objects.create(
             training_run=run,
             backend=run.backend,
@@ -185,16 +244,6 @@ def _train(
         )
         if activate:
             model_version_activate(version=version, precompute=False)
-        run_finish(
-            run.pk,
-            TrainingRun.Status.SUCCEEDED,
-            test_metrics={**metrics, **baseline},
-            best_epoch=result.best_epoch,
-            device=result.device,
-            timings={**timings, "total": (timezone.now() - started).total_seconds()},
-            decision=decision,
-            heartbeat_at=timezone.now(),
-        )
     logger.info("training run %s succeeded: version %s; %s", run.pk, version.pk, decision)
     return version.pk
 

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -24,7 +22,7 @@ from recommender.services.errors import (
     InvalidTrainingConfig,
     TrainingAlreadyRunning,
 )
-from recommender.services.training_lock import lock_holder, lock_seconds
+from recommender.services.training_lock import lock_break, stale_seconds, worker_gone
 
 logger = logging.getLogger(__name__)
 
@@ -133,31 +131,55 @@ def run_finish(training_run_id: int, status: str, **values: Any) -> None:
 
 
 def training_run_cancel(*, training_run: TrainingRun) -> TrainingRun:
-    """Cancel a queued run at once; ask a running one to stop before its next epoch."""
+    """Cancel a queued run at once, and a running one whose worker is gone (no heartbeat for
+    stale_seconds()): it ends now and its lock is freed for the next run. A running one with a
+    live worker is asked to stop before its next epoch."""
     now = timezone.now()
-    stopped = TrainingRun.objects.filter(
-        pk=training_run.pk, status=TrainingRun.Status.QUEUED
-    ).update(status=TrainingRun.Status.CANCELLED, cancel_requested=True, finished=now, error="")
-    if not stopped:
-        TrainingRun.objects.filter(pk=training_run.pk, status=TrainingRun.Status.RUNNING).update(
-            cancel_requested=True
+    runs = TrainingRun.objects.filter(pk=training_run.pk)
+    with transaction.atomic():
+        stopped = runs.filter(status=TrainingRun.Status.QUEUED).update(
+            status=TrainingRun.Status.CANCELLED, cancel_requested=True, finished=now, error=""
         )
+        # One conditional UPDATE: a worker whose heartbeat lands first keeps its run.
+        gone = not stopped and runs.filter(worker_gone(now)).update(
+            status=TrainingRun.Status.CANCELLED,
+            cancel_requested=True,
+            finished=now,
+            error=_gone_message("cancelled"),
+        )
+        if gone:
+            # A worker that was only stalled loses the lock: it stops at its next renewal or
+            # heartbeat, and its final writes need the lock (see services.training).
+            lock_break(training_run_id=training_run.pk)
+            logger.warning("training run %s cancelled: its worker was gone", training_run.pk)
+        elif not stopped:
+            runs.filter(status=TrainingRun.Status.RUNNING).update(cancel_requested=True)
     training_run.refresh_from_db()
     return training_run
 
 
+def _gone_message(ending: str) -> str:
+    return f"The worker stopped sending heartbeats (over {stale_seconds():g} s); {ending}."
+
+
 def training_runs_reap() -> list[int]:
-    """Runs whose worker died (no heartbeat for a lock period): queue them again, or fail them
-    after MAX_ATTEMPTS. Called by beat and when a worker starts. Returns the run ids touched."""
-    stale_before = timezone.now() - timedelta(seconds=lock_seconds())
-    live_run, _ = lock_holder()
-    stale = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).filter(
-        # No heartbeat at all: the worker died before its first write after taking the run.
-        Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True)
-    )
+    """Runs whose worker is gone (no heartbeat for stale_seconds(), whatever is left on its
+    lock): free the lock, then end the run if its cancel was asked, fail it after MAX_ATTEMPTS,
+    or queue it again. Called by beat and when a worker starts. Returns the run ids touched."""
     touched = []
-    for run in stale.exclude(pk=live_run) if live_run else stale:
+    for run in TrainingRun.objects.filter(worker_gone()).order_by("pk"):
+        now = timezone.now()
+        with transaction.atomic():
+            # Claimed in one conditional UPDATE (the heartbeat moves on to now), so a worker
+            # that beat meanwhile keeps its run and two reapers queue it once.
+            claimed = TrainingRun.objects.filter(worker_gone(now), pk=run.pk)
+            if not claimed.update(heartbeat_at=now):
+                continue
+            lock_break(training_run_id=run.pk)
         touched.append(run.pk)
+        if run.cancel_requested:
+            run_finish(run.pk, TrainingRun.Status.CANCELLED, error=_gone_message("cancelled"))
+            continue
         if run.attempts >= MAX_ATTEMPTS:
             run_finish(
                 run.pk,

@@ -4,10 +4,13 @@ time (409), an unreachable broker (503), activation and roll back refusals (409)
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from celery import current_app
+from django.conf import settings
+from django.utils import timezone
 
 from recommender.models import ModelVersion, TrainingRun
 from tests.api.conftest import World, token_client
@@ -64,6 +67,7 @@ def test_progress_and_cancel(world: World) -> None:
     run = TrainingRun.objects.create(
         backend="numpy",
         status=TrainingRun.Status.RUNNING,
+        heartbeat_at=timezone.now(),  # its worker is alive
         epochs=[{"epoch": 1, "loss": 0.5, "val_hr": 0.4, "seconds": 2.0}],
     )
     staff = token_client(world.staff)
@@ -75,6 +79,20 @@ def test_progress_and_cancel(world: World) -> None:
     run.refresh_from_db()
     assert run.cancel_requested
     assert_error(staff.post(f"{RUNS}{run.pk + 1000}/cancel/"), 404, "not_found")
+
+
+def test_cancel_ends_a_run_whose_worker_is_gone_and_a_retrain_is_accepted(world: World) -> None:
+    gone = timezone.now() - timedelta(seconds=settings.RECSITE_TRAINING_STALE_SECONDS + 5)
+    run = TrainingRun.objects.create(
+        backend="numpy", status=TrainingRun.Status.RUNNING, started=gone, heartbeat_at=gone
+    )
+    staff = token_client(world.staff)
+    assert staff.post(RUNS, {"backend": "numpy"}, format="json").status_code == 409
+
+    cancelled = staff.post(f"{RUNS}{run.pk}/cancel/").json()
+    assert (cancelled["status"], cancelled["cancel_requested"]) == ("cancelled", True)
+    assert cancelled["finished"] is not None
+    assert staff.post(RUNS, {"backend": "numpy"}, format="json").status_code == 201
 
 
 @pytest.fixture
