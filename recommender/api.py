@@ -235,8 +235,10 @@ class TrainingRunViewSet(
 
     @extend_schema(
         summary="Cancel a training run",
-        description=f"{STAFF} A queued run is cancelled at once; a running one stops before "
-        "its next epoch; a finished one is left as it is.",
+        description=f"{STAFF} A queued run is cancelled at once, and so is a running one whose "
+        "worker is gone (no heartbeat for RECSITE_TRAINING_STALE_SECONDS; its lock is freed); "
+        "a running one with a live worker stops before its next epoch; a finished one is left "
+        "as it is.",
         request=None,
         responses=TrainingRunSerializer,
         examples=[
