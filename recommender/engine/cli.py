@@ -100,6 +100,15 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, mps")
 
 
+def _add_refit_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--refit",
+        action="store_true",
+        help="after choosing the epoch on validation, train afresh on train + validation for "
+        "that many epochs and test that model (the paper's protocol)",
+    )
+
+
 def _add_data_options(p: argparse.ArgumentParser, *, synthetic: bool) -> None:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--data", type=Path, help="MovieLens directory (or its ratings file)")
@@ -118,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(train)
     train.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
     train.add_argument("--out", type=Path, help="artifact directory to write")
+    _add_refit_option(train)
     _add_thread_option(train)
 
     bench = sub.add_parser("benchmark", help="both backends and the baselines on one split")
@@ -143,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument(
         "--out", type=Path, help="JSON of the chosen config and its evidence (for --config)"
     )
+    _add_refit_option(tune)
     _add_thread_option(tune)
 
     ev = sub.add_parser("evaluate", help="test metrics of a saved artifact on its own split")
@@ -267,10 +278,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         try:
             result = fit(
                 data, config, backend=args.backend, device=args.device, seed=args.seed,
-                on_epoch=on_epoch, pretrain=args.pretrain,
+                on_epoch=on_epoch, pretrain=args.pretrain, refit=args.refit,
             )  # fmt: skip
         except TrainingDiverged as exc:
             raise _diverged(exc) from exc
+        except ValueError as exc:
+            raise CommandFailed(str(exc), EXIT_BAD_INPUT) from exc
     print(_best_epoch_line(result, pretrained=args.pretrain))
     print(json.dumps(result.metrics, indent=None))
     if args.out:
@@ -353,7 +366,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     result.repeats = repeat(
         data, result.best_config, args.seeds, backend=args.backend, device=args.device,
-        on_done=on_done,
+        refit=args.refit, on_done=on_done,
     )  # fmt: skip
     for metric, stats in result.summary().items():
         print(f"{metric:28s} {stats['mean']:.4f} ± {stats['std']:.4f}")

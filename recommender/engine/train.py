@@ -228,6 +228,47 @@ class _Phase:
     cancelled: bool
 
 
+class _EpochRunner:
+    """One training pass at a time over fixed positives, with fresh negatives each pass (drawn
+    on the device for a torch model off the CPU, so the rows never cross the bus)."""
+
+    def __init__(
+        self,
+        model: NeuMFModel,
+        users: NDArray[np.int64],
+        items: NDArray[np.int64],
+        config: NeuMFConfig,
+        *,
+        seed: int,
+    ) -> None:
+        self.model, self.users, self.items, self.config = model, users, items, config
+        on_device = isinstance(model, SupportsSampledEpoch) and device_name(model) != "cpu"
+        self.sampler = (
+            None if on_device else NegativeSampler(users, items, model.n_items, config.negatives)
+        )
+        self.rng = np.random.default_rng(seed)
+
+    def run(self) -> float:
+        """Train one epoch; its mean loss (NaN or inf when training diverged)."""
+        config = self.config
+        # Overflow on the way to a NaN is reported once, as TrainingDiverged, not as a
+        # RuntimeWarning from every optimizer step.
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.sampler is None:
+                assert isinstance(self.model, SupportsSampledEpoch)
+                return self.model.train_epoch_sampled(
+                    self.users,
+                    self.items,
+                    negatives=config.negatives,
+                    batch_size=config.batch_size,
+                    seed=int(self.rng.integers(0, 2**62)),
+                )
+            rows = self.sampler.epoch(self.rng)
+            return self.model.train_epoch(
+                rows.users, rows.items, rows.labels, batch_size=config.batch_size
+            )
+
+
 def _train_phase(
     model: NeuMFModel,
     split: Split,
@@ -251,13 +292,7 @@ def _train_phase(
     except NonFiniteScores as exc:
         raise TrainingDiverged(_diverged_message(phase, 0, str(exc), config)) from exc
     best = _Phase(model.get_weights(), 0, start, cancelled=False)
-    on_device = isinstance(model, SupportsSampledEpoch) and device_name(model) != "cpu"
-    sampler = (
-        None
-        if on_device
-        else NegativeSampler(split.train_users, split.train_items, split.n_items, config.negatives)
-    )
-    rng = np.random.default_rng(seed)
+    epoch_of = _EpochRunner(model, split.train_users, split.train_items, config, seed=seed)
     rows = split.train_users.shape[0] * (1 + config.negatives)
     stale = 0
     for epoch in range(1, epochs + 1):
@@ -266,27 +301,7 @@ def _train_phase(
             best.cancelled = True
             break
         started = time.perf_counter()
-        # Overflow on the way to a NaN is reported once, as TrainingDiverged below, not as a
-        # RuntimeWarning from every optimizer step.
-        with np.errstate(over="ignore", invalid="ignore"):
-            if sampler is None:
-                # Negatives drawn on the device: the epoch's rows never cross the host-device bus.
-                assert isinstance(model, SupportsSampledEpoch)
-                loss = model.train_epoch_sampled(
-                    split.train_users,
-                    split.train_items,
-                    negatives=config.negatives,
-                    batch_size=config.batch_size,
-                    seed=int(rng.integers(0, 2**62)),
-                )
-            else:
-                epoch_rows = sampler.epoch(rng)
-                loss = model.train_epoch(
-                    epoch_rows.users,
-                    epoch_rows.items,
-                    epoch_rows.labels,
-                    batch_size=config.batch_size,
-                )
+        loss = epoch_of.run()
         seconds = time.perf_counter() - started
         if not np.isfinite(loss):
             raise TrainingDiverged(_diverged_message(phase, epoch, f"the loss is {loss}", config))
@@ -328,6 +343,22 @@ def _train_phase(
     return best
 
 
+def _refit(
+    backend: str, split: Split, config: NeuMFConfig, epochs: int, *, seed: int, device: str
+) -> NeuMFModel:
+    """A fresh model trained `epochs` epochs on the split's train and validation pairs."""
+    model = make_model(backend, split.n_users, split.n_items, config, seed=seed, device=device)
+    users = np.concatenate((split.train_users, split.val_users))
+    items = np.concatenate((split.train_items, split.val_items))
+    runner = _EpochRunner(model, users, items, config, seed=seed)
+    for epoch in range(1, epochs + 1):
+        loss = runner.run()
+        if not np.isfinite(loss):
+            raise TrainingDiverged(_diverged_message("refit", epoch, f"the loss is {loss}", config))
+        logger.info("refit epoch %d of %d: loss %.4f", epoch, epochs, loss)
+    return model
+
+
 def fit(
     data: Interactions,
     config: NeuMFConfig,
@@ -340,6 +371,7 @@ def fit(
     pretrain: bool = False,
     split: Split | None = None,
     test: bool = True,
+    refit: bool = False,
 ) -> FitResult:
     """Train NeuMF (or GMF / MLP, per config.model) on a leave-one-out split of `data`.
 
@@ -357,10 +389,17 @@ def fit(
     test=False leaves the test items alone (no test_* metrics): hyper-parameter search uses it,
     so that nothing it chooses can depend on them.
 
+    refit=True then trains a fresh model on train + validation for the chosen number of epochs
+    and scores that one on the test items (what the paper's protocol amounts to: the validation
+    item only picks the epoch, then it is training data too). The metrics' val_* stay those of
+    the selection run; refit_epochs records the epochs. Not with `pretrain`.
+
     Raises TrainingDiverged when a loss or the model's scores become NaN or infinite: a diverged
     run gets no metrics (NaN scores would rank every held-out item first).
     """
     started = time.perf_counter()
+    if refit and pretrain:
+        raise ValueError("refit does not apply with pretrain: the towers saw train only")
     if split is None:
         split = leave_one_out(data, seed=seed)
     if (split.n_users, split.n_items) != (data.n_users, data.n_items):
@@ -407,12 +446,16 @@ def fit(
             model, split, train_config, epochs=config.epochs, phase=config.model, seed=seed,
             **common,
         )  # fmt: skip
+    if refit and not (best.cancelled or cancelled) and best.best_epoch > 0:
+        model = _refit(backend, split, train_config, best.best_epoch, seed=seed, device=device)
     metrics = {
         "val_hr": best.best.hr,
         "val_ndcg": best.best.ndcg,
         "val_full_recall": best.best.full_recall,
         "val_full_ndcg": best.best.full_ndcg,
     }
+    if refit:
+        metrics["refit_epochs"] = float(best.best_epoch)
     try:
         if test:
             metrics.update(evaluate(model.predict, model.score_users, split, config.top_k))

@@ -195,12 +195,14 @@ def repeat(
     *,
     backend: str = "numpy",
     device: str = "auto",
+    refit: bool = False,
     on_done: Callable[[FitResult], None] | None = None,
 ) -> list[FitResult]:
-    """`config` trained on a fresh split per seed, each scored once on its test items."""
+    """`config` trained on a fresh split per seed, each scored once on its test items (refit:
+    see fit)."""
     results = []
     for seed in seeds:
-        result = fit(data, config, backend=backend, device=device, seed=seed)
+        result = fit(data, config, backend=backend, device=device, seed=seed, refit=refit)
         results.append(result)
         if on_done is not None:
             on_done(result)

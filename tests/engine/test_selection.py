@@ -62,3 +62,25 @@ def test_fit_reports_full_catalogue_validation_of_the_kept_epoch() -> None:
 def test_an_unknown_selection_is_refused() -> None:
     with pytest.raises(ValueError, match="selection must be full or sampled"):
         NeuMFConfig.from_overrides({"selection": "test"})
+
+
+def test_refit_trains_afresh_on_train_and_validation_for_the_chosen_epochs() -> None:
+    data = synthetic_planted(n_users=300, n_items=200, seed=5)
+    split = leave_one_out(data, seed=5)
+    config = NeuMFConfig(gmf_dim=8, mlp_layers=(32, 16, 8), lr=0.01, epochs=3)
+    chosen = fit(data, config, seed=5, split=split)
+    refitted = fit(data, config, seed=5, split=split, refit=True)
+    # The same selection run picks the same epoch and reports the same validation figures ...
+    assert refitted.best_epoch == chosen.best_epoch > 0
+    assert refitted.metrics["val_full_ndcg"] == chosen.metrics["val_full_ndcg"]
+    assert refitted.metrics["refit_epochs"] == float(chosen.best_epoch)
+    # ... but the served model is another one: it has learned each user's validation item.
+    val = split.val_users, split.val_items
+    assert not np.allclose(refitted.model.predict(*val), chosen.model.predict(*val))
+    assert refitted.model.predict(*val).mean() > chosen.model.predict(*val).mean()
+
+
+def test_refit_does_not_combine_with_pretraining() -> None:
+    data = synthetic_planted(n_users=100, n_items=150, seed=0)
+    with pytest.raises(ValueError, match="refit does not apply with pretrain"):
+        fit(data, NeuMFConfig(epochs=1), pretrain=True, refit=True)
