@@ -88,7 +88,8 @@ def display_title(title: str) -> str:
 
 # The placeholder is 342 x 513 with 28 px margins: text lines get 286 px.
 POSTER_TEXT_WIDTH = 342 - 2 * 28
-TITLE_SIZES = (46, 40, 34, 30, 26)  # largest first: a short title gets a big face
+# (font size, most lines) largest first: a short title gets a big face, a long one more lines.
+TITLE_SIZES = ((46, 2), (40, 3), (34, 4), (30, 5), (26, 5))
 GENRE_SIZE, GENRE_SPACING = 14, 2.0  # the genre line: 14 px capitals, letter-spacing 2
 ELLIPSIS = "…"
 # Rough advance widths in em of a heavy sans-serif (Inter, Helvetica, Arial bold). The SVG is
@@ -145,12 +146,11 @@ def title_layout(title: str, width: float = POSTER_TEXT_WIDTH) -> tuple[int, lis
     """(font size, lines) of a placeholder's title: the largest size at which the title wraps
     between words into few enough lines. A title too long even at the smallest size keeps its
     first lines and ends in an ellipsis; a word wider than a line is cut with one."""
-    for size in TITLE_SIZES:
-        max_lines = 3 if size >= 40 else 5
+    for size, max_lines in TITLE_SIZES:
         lines = _wrap_words(title, size, width)
         if lines is not None and len(lines) <= max_lines:
             return size, lines
-    size, max_lines = TITLE_SIZES[-1], 6
+    size, max_lines = TITLE_SIZES[-1][0], 6
     lines = []
     for word in title.split():
         word = ellipsize(word, size, width)
