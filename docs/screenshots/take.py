@@ -10,7 +10,8 @@ Run against a scratch database, never your own:
 
 It makes a viewer who rated a dozen well-known films, times each page in-process (Django's test
 client, so the figure is server time without the network), then starts `runserver` and saves
-docs/screenshots/home.png and movie.png with headless Chromium (--extra: more pages to /tmp).
+docs/screenshots/home.png, movie.png and (signed in as a staff member) staff.png, the training
+dashboard, with headless Chromium (--extra: more pages and a phone's width to /tmp).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -49,9 +51,13 @@ from ratings.services import (  # noqa: E402
 )
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 - the browser tests' Chromium
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 logger = logging.getLogger("screenshots")
 
 VIEWER, PASSWORD = "viewer", "a-long-unusual-passphrase-42"
+STAFF = "staff"  # the training dashboard's photographer
 # Well-known films of ml-latest-small with the viewer's scores: a taste for sci-fi and crime.
 TASTE = {
     "Matrix, The": "5.0",
@@ -84,6 +90,10 @@ def viewer_prepare() -> None:
         if movie is not None:
             rating_upsert(user=user, movie=movie, score=score)
     profile_mark_onboarded(user=user)
+    staff, _ = user_model.objects.get_or_create(username=STAFF, defaults={"is_staff": True})
+    staff.is_staff = True
+    staff.set_password(PASSWORD)
+    staff.save()
 
 
 def server_timings(runs: int = 15) -> dict[str, float]:
@@ -140,6 +150,15 @@ def _wait_for(url: str, seconds: float = 30.0) -> None:
     raise RuntimeError(f"runserver did not answer at {url}")
 
 
+def _log_in(page: Page, base: str, username: str) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(base + "/")
+    page.wait_for_load_state("networkidle")
+
+
 def screenshots(extra: bool) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
@@ -166,12 +185,7 @@ def screenshots(extra: bool) -> list[Path]:
                 # Offline: TMDB images fail fast and the pages fall back to generated posters.
                 context.route("https://image.tmdb.org/**", lambda route: route.abort())
                 page = context.new_page()
-                page.goto("/accounts/login/")
-                page.get_by_label("Username").fill(VIEWER)
-                page.get_by_label("Password").fill(PASSWORD)
-                page.get_by_role("button", name="Log in").click()
-                page.wait_for_url(base + "/")
-                page.wait_for_load_state("networkidle")
+                _log_in(page, base, VIEWER)
                 shots = {"home": "/"}
                 top = page.locator('[data-row="top-picks"] .card').first.get_attribute("href")
                 shots["movie"] = top or "/"
@@ -192,6 +206,17 @@ def screenshots(extra: bool) -> list[Path]:
                     page.screenshot(path=str(target))
                     saved.append(target)
                 context.close()
+                staff = browser.new_context(
+                    viewport={"width": viewport[0], "height": viewport[1]}, base_url=base
+                )
+                page = staff.new_page()
+                _log_in(page, base, STAFF)
+                page.goto("/staff/")
+                page.wait_for_load_state("networkidle")
+                target = (OUT if not name else Path("/tmp")) / f"staff{name}.png"
+                page.screenshot(path=str(target), full_page=bool(name))  # a phone: all of it
+                saved.append(target)
+                staff.close()
             browser.close()
     finally:
         server.terminate()
