@@ -338,7 +338,8 @@ def score_logits(
             x1 = a1_item[None, :, :] + a1_user[:, None, :]  # [b, n, l_1] a_1
             np.maximum(x1, 0.0, out=x1)
             x: FloatArray = x1.reshape(-1, x1.shape[2])  # [b * n, l_1] x_1
-            h_mlp = [x, *_mlp_layers(towers, x, 2)][-1]  # [b * n, l_L]
+            later = _mlp_layers(towers, x, 2)  # [x_2, ..., x_L]
+            h_mlp = later[-1] if later else x  # [b * n, l_L]
             zb += (h_mlp @ out_w[gd:]).reshape(eu.shape[0], n_cols)
         elif terms.mlp is not None:
             zb += (eu[:, gd:] @ out_w[gd : gd + md])[:, None] + terms.mlp[sel][None, :]

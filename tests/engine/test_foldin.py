@@ -82,10 +82,12 @@ N_USERS, N_ITEMS = 5, 30
 KINDS: list[ModelKind] = ["neumf", "gmf", "mlp"]
 
 
-def _small(kind: ModelKind) -> tuple[NeuMFConfig, dict[str, NDArray[np.floating]]]:
+def _small(
+    kind: ModelKind, layers: tuple[int, ...] = (8, 4, 3)
+) -> tuple[NeuMFConfig, dict[str, NDArray[np.floating]]]:
     """Float64 weights of order 0.5 (N(0, 0.01) embeddings leave gradients too small for finite
-    differences), two hidden layers so the ReLU chain is exercised between layers."""
-    config = NeuMFConfig(model=kind, gmf_dim=3, mlp_layers=(8, 4, 3), dtype="float64")
+    differences); by default two hidden layers, so the ReLU chain runs between layers."""
+    config = NeuMFConfig(model=kind, gmf_dim=3, mlp_layers=layers, dtype="float64")
     rng = np.random.default_rng(0)
     weights = {
         name: rng.normal(0.0, 0.5, size=shape)
@@ -101,9 +103,12 @@ def _fold_batch(seed: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     return items, labels
 
 
+@pytest.mark.parametrize("layers", [(8,), (8, 4, 3)])
 @pytest.mark.parametrize("kind", KINDS)
-def test_fold_in_gradient_matches_central_finite_differences(kind: ModelKind) -> None:
-    config, weights = _small(kind)
+def test_fold_in_gradient_matches_central_finite_differences(
+    kind: ModelKind, layers: tuple[int, ...]
+) -> None:
+    config, weights = _small(kind, layers)
     side = prepare_item_side(weights, config)
     items, labels = _fold_batch(seed=1)
     row = np.random.default_rng(2).normal(0.0, 0.5, side.start.shape[0])  # [G + M]
@@ -223,8 +228,11 @@ def test_online_scorer_equals_the_model_for_a_folded_in_user(trained: FitResult)
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_online_scorer_equals_the_model_for_every_model_kind(kind: ModelKind) -> None:
-    config, weights = _small(kind)
+@pytest.mark.parametrize("layers", [(8,), (8, 4), (8, 4, 3)])
+def test_online_scorer_equals_the_model_for_every_model_kind(
+    kind: ModelKind, layers: tuple[int, ...]
+) -> None:
+    config, weights = _small(kind, layers)
     model = NeuMFNumpy(N_USERS, N_ITEMS, config, seed=0)
     model.set_weights(weights)
     scorer = VectorScorer(weights, config, _item_table(weights))
