@@ -1,4 +1,5 @@
-"""Item-to-item similarity: cosine on learned item vectors, and co-rating neighbours."""
+"""Item-to-item similarity: cosine on learned item vectors, co-rating neighbours, and "More like
+this" scores that blend co-ratings with content (genres, decade)."""
 
 from __future__ import annotations
 
@@ -42,9 +43,9 @@ def similar_items(
 
 
 NEIGHBOURS_K = 50
-POPULARITY_B = 0.8  # weight of the candidate's count in the norm: > 0.5 damps blockbusters
+POPULARITY_B = 0.65  # weight of the candidate's count in the norm: > 0.5 damps blockbusters
 SHRINK = 10.0  # added to the norm so a pair of rarely rated items does not score 1.0
-MIN_RATINGS = 3  # items with fewer ratings get no co-rating neighbours (content serves them)
+MIN_RATINGS = 1  # every liked item gets neighbours; content outweighs them while it has few
 LIKED_SCORE = 3.5  # with scores, only ratings at or above this count as a co-occurrence
 
 
@@ -119,3 +120,89 @@ def co_rating_neighbours(
         neighbours[rows, :kk] = np.where(found, active[top], -1)
         sims[rows, :kk] = np.where(found, top_sims, 0.0).astype(np.float32)
     return neighbours, sims
+
+
+CONTENT_SHRINK = 20.0  # content's share of the blend: shrink / (count + shrink) for the anchor
+CONTENT_FLOOR = 0.0  # ... plus this floor, for much-rated anchors too
+GENRE_GAIN = 3.0  # a co-rated film sharing no genre keeps 1 / (1 + gain) of its co-rating score
+DECADE_BONUS = 0.1  # content similarity added for the same decade
+POPULARITY_BONUS = 0.2  # times the candidate's popularity on [0, 1]: breaks genre ties
+
+
+def content_weight(
+    count: ArrayLike, *, floor: float = CONTENT_FLOOR, shrink: float = CONTENT_SHRINK
+) -> NDArray[np.float64]:
+    """Content's share of the blend for anchors rated `count` times: floor + (1 - floor) *
+    shrink / (count + shrink); 1 for an unrated anchor, falling to floor for a much-rated one."""
+    n = np.maximum(np.asarray(count, dtype=np.float64), 0.0)
+    out: NDArray[np.float64] = floor + (1.0 - floor) * shrink / (n + shrink)
+    return out
+
+
+def content_similarity(
+    item_genres: NDArray[np.floating],
+    decades: NDArray[np.integer],
+    popularity: NDArray[np.floating],
+    anchors: ArrayLike,
+    *,
+    decade_bonus: float = DECADE_BONUS,
+    popularity_bonus: float = POPULARITY_BONUS,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Content similarity of every item to each anchor: genre Jaccard + decade_bonus for the same
+    (known) decade + popularity_bonus x the candidate's popularity; and the genre overlap counts.
+
+    item_genres: [n, G] 0/1; decades: [n] (1990 for 1994, -1 unknown); popularity: [n] on [0, 1];
+    anchors: [a] indices. Returns (scores [a, n], overlaps [a, n])."""
+    genres = np.asarray(item_genres, dtype=np.float32)
+    rows = np.asarray(anchors, dtype=np.int64).ravel()
+    inter = genres[rows] @ genres.T  # [a, n]
+    sizes = genres.sum(axis=1)  # [n]
+    union = sizes[rows][:, None] + sizes[None, :] - inter
+    jaccard = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    dec = np.asarray(decades, dtype=np.int64)
+    same_decade = (dec[rows][:, None] == dec[None, :]) & (dec[rows][:, None] >= 0)  # [a, n]
+    pop = np.asarray(popularity, dtype=np.float32)[None, :]
+    score = jaccard + decade_bonus * same_decade + popularity_bonus * pop
+    return score.astype(np.float32), inter.astype(np.float32)
+
+
+def blended_similarity(
+    anchors: ArrayLike,
+    neighbours: NDArray[np.int64],
+    sims: NDArray[np.floating],
+    content: NDArray[np.floating],
+    counts: ArrayLike,
+    *,
+    floor: float = CONTENT_FLOOR,
+    shrink: float = CONTENT_SHRINK,
+    genre_gain: float = GENRE_GAIN,
+) -> NDArray[np.float32]:
+    """More like this scores: with co and c each anchor's co-rating and content similarity
+    scaled to their maxima, and w = content_weight(anchor's count) (1 when it has no co-ratings),
+
+        (1 - w) co (1 + genre_gain c) / (1 + genre_gain) + w c.
+
+    A much-rated film is placed by who liked it, its co-rated films of its own kind first (a
+    co-rated film sharing no genre keeps 1 / (1 + gain) of its score, so the blockbusters of the
+    same years that the same crowd liked fall behind); a film with a handful of ratings is
+    placed mostly by genres and decade, its co-ratings lifting the films its raters liked.
+
+    anchors: [a] indices; neighbours, sims: [n, K] (co_rating_neighbours; -1 padding);
+    content: [a, n] (content_similarity); counts: [a] the anchors' rating counts. Returns [a, n];
+    an item outside an anchor's neighbours has co-rating similarity 0."""
+    rows = np.asarray(anchors, dtype=np.int64).ravel()
+    content = np.asarray(content, dtype=np.float32)
+    n_anchors, n = content.shape
+    co = np.zeros((n_anchors, n), np.float32)  # [a, n]
+    nb = neighbours[rows]  # [a, K]
+    ok = nb >= 0
+    co[np.nonzero(ok)[0], nb[ok]] = np.asarray(sims, dtype=np.float32)[rows][ok]
+    top_co = co.max(axis=1, initial=0.0)[:, None]  # [a, 1]
+    top_content = content.max(axis=1, initial=0.0)[:, None]
+    co_n = np.divide(co, top_co, out=np.zeros_like(co), where=top_co > 0)
+    content_n = np.divide(content, top_content, out=np.zeros_like(content), where=top_content > 0)
+    w = content_weight(np.asarray(counts, dtype=np.float64).ravel(), floor=floor, shrink=shrink)
+    w = np.where(top_co[:, 0] > 0, w, 1.0)[:, None].astype(np.float32)  # [a, 1]
+    kind = (1.0 + genre_gain * content_n) / (1.0 + genre_gain)  # [a, n] on [1 / (1 + gain), 1]
+    out: NDArray[np.float32] = ((1.0 - w) * co_n * kind + w * content_n).astype(np.float32)
+    return out

@@ -235,10 +235,11 @@ def home_rows(state: UserState) -> tuple[list[Row], int | None]:
 def similar_picks(
     state: UserState, idx: int, k: int, allowed: BoolArray, *, anchor_is_rated: bool = True
 ) -> list[Pick]:
-    """The k movies most like catalog index `idx`: its co-rating neighbours (who liked it also
-    liked) ranked by co-rating similarity blended with content (genres, decade), content
-    weighing more the fewer ratings the movie has, then filled up from content when they are
-    fewer than k; the item-embedding cosine for a version saved without neighbours."""
+    """The k movies most like catalog index `idx`: co-rating similarity (who liked it also
+    liked) blended with content (genres, decade), content weighing more the fewer ratings the
+    movie has, over its co-rating neighbours and the movies sharing a genre with it; the
+    item-embedding cosine for a version saved without neighbours, content alone without a
+    model."""
     snap, aligned = state.snapshot, state.aligned
     title_ref = int(snap.movie_ids[idx])
     text = (
@@ -247,24 +248,20 @@ def similar_picks(
         else "Viewers who liked {title} also liked this"
     )
     content, _ = content_similarity(snap, idx)
-    picks: list[Pick] = []
+    candidates = allowed & shares_genre(snap, idx)
+    co_rated = np.zeros(snap.n, dtype=bool)
+    scores = content
     if (
         aligned is not None
         and aligned.neighbours is not None
         and aligned.neighbour_sims is not None
     ):
-        row, row_sims = aligned.neighbours[idx], aligned.neighbour_sims[idx]  # [K] each
-        blended = blended_similarity(row, row_sims, content, float(snap.counts[idx]))
-        co_rated = np.zeros(snap.n, dtype=bool)
+        row = aligned.neighbours[idx]  # [K]
         co_rated[row[row >= 0]] = True
-        chosen = cs.top_k(blended, k, allowed & co_rated)
-        picks = [
-            Pick(int(snap.movie_ids[i]), float(blended[i]), "ncf", text, title_ref) for i in chosen
-        ]
-        if len(picks) >= k:
-            return picks
-        allowed = allowed.copy()
-        allowed[chosen] = False
+        scores = blended_similarity(
+            idx, aligned.neighbours, aligned.neighbour_sims, content, float(snap.counts[idx])
+        )
+        candidates = candidates | (allowed & co_rated)
     elif aligned is not None and aligned.in_model[idx]:
         sims = aligned.unit @ aligned.unit[idx]  # [n_cat] cosine
         if not np.all(np.isfinite(sims)):
@@ -273,17 +270,17 @@ def similar_picks(
         return [
             Pick(int(snap.movie_ids[i]), float(sims[i]), "ncf", text, title_ref) for i in chosen
         ]
-    # Content: Jaccard genre overlap, popularity breaks ties; after co-rating picks, below them.
-    chosen = cs.top_k(content, k - len(picks), allowed & shares_genre(snap, idx))
-    return picks + [
-        Pick(
+    return [
+        Pick(int(snap.movie_ids[i]), float(scores[i]), "ncf", text, title_ref)
+        if co_rated[i]
+        else Pick(
             int(snap.movie_ids[i]),
-            float(content[i]),
+            float(scores[i]),
             "content",
             "Shares genres with {title}",
             title_ref,
         )
-        for i in chosen
+        for i in cs.top_k(scores, k, candidates)
     ]
 
 
