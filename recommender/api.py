@@ -95,8 +95,9 @@ class SimilarMoviesApi(ApiViewMixin, APIView):
 
     @extend_schema(
         summary="Movies similar to this one",
-        description="Nearest movies by the model's item embeddings; by shared genres when the "
-        "movie is not in the model.",
+        description="Nearest movies by who liked this one (the active model version's "
+        "co-rating neighbours) blended with shared genres and decade, content weighing more the "
+        "fewer ratings the movie has; by genres alone for a movie no one has rated yet.",
         parameters=[SimilarQuerySerializer],
         responses=RecommendedMovieSerializer(many=True),
         examples=[
