@@ -82,3 +82,20 @@ def test_error_page_classes_are_styled() -> None:
     css = (Path(settings.BASE_DIR) / "static" / "css" / "site.css").read_text()
     for selector in (".error-card", ".error-code", ".error-actions", ".empty-state"):
         assert f"\n{selector} {{" in css or f"\n{selector}," in css, selector
+
+
+def test_a_lost_database_is_the_sites_503_page(settings, monkeypatch) -> None:
+    from django.db import OperationalError
+
+    def lost(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    settings.DEBUG = False
+    monkeypatch.setattr("catalog.views.page_feed", lost)
+    response = Client(raise_request_exception=False).get("/")
+    assert response.status_code == 503
+    assert response["Retry-After"]
+    body = response.content.decode()
+    assert "Back in a moment" in body
+    assert 'class="error-card"' in body
+    assert "server closed the connection" not in body
