@@ -43,7 +43,7 @@ def similar_items(
 
 
 NEIGHBOURS_K = 50
-POPULARITY_B = 0.65  # weight of the candidate's count in the norm: > 0.5 damps blockbusters
+POPULARITY_B = 0.75  # weight of the candidate's count in the norm: > 0.5 damps blockbusters
 SHRINK = 10.0  # added to the norm so a pair of rarely rated items does not score 1.0
 MIN_RATINGS = 1  # every liked item gets neighbours; content outweighs them while it has few
 LIKED_SCORE = 3.5  # with scores, only ratings at or above this count as a co-occurrence
