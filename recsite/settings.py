@@ -218,6 +218,14 @@ RECSITE_RESULT_CACHE_SECONDS = env.int("RECSITE_RESULT_CACHE_SECONDS", default=3
 # Recommendation lists each web process keeps in memory in front of the shared cache (0: none).
 RECSITE_RESULT_MEMO_SIZE = env.int("RECSITE_RESULT_MEMO_SIZE", default=256)
 RECSITE_DEFAULT_BACKEND = env("RECSITE_DEFAULT_BACKEND", default="numpy")
+# A retrain's configuration: the engine's defaults (NeuMFConfig), then the JSON file named here
+# (what `python -m recommender.engine tune --out FILE` writes; unset: none), then min_rating
+# below, then the overrides given with the run.
+RECSITE_MODEL_CONFIG = env("RECSITE_MODEL_CONFIG", default="")
+# Ratings below this many stars are not positives for the model (docs/benchmarks.md, "Low
+# ratings": full-catalogue NDCG@10 +12 %, fewer films of a disliked kind). Empty: every rating
+# counts, as in the NCF paper.
+RECSITE_MIN_RATING = env("RECSITE_MIN_RATING", default="3.5")
 # A training run holds a lock it renews every epoch; past this many seconds without a renewal
 # (a stuck run) the next run takes it over. Must exceed the slowest epoch.
 RECSITE_TRAINING_LOCK_SECONDS = env.int("RECSITE_TRAINING_LOCK_SECONDS", default=900)

@@ -21,6 +21,7 @@ from django.utils import timezone
 from recommender.adapters import ratings_snapshot
 from recommender.engine.artifacts import META_FILE, save_artifact, sha256_file
 from recommender.engine.config import NeuMFConfig
+from recommender.engine.data import liked_only
 from recommender.engine.similarity import co_rating_neighbours
 from recommender.engine.train import EpochReport, FitResult, fit
 from recommender.models import (
@@ -142,23 +143,32 @@ def _train(
         return None
     clock = time.perf_counter()
     snapshot = ratings_snapshot()
-    data = snapshot.interactions
+    rated = snapshot.interactions
     timings["snapshot"] = time.perf_counter() - clock
     lock_renew(training_run_id=run.pk, token=token)
     if snapshot.n_ratings == 0:
         raise NotEnoughData("There are no ratings to train on.")
+    config = NeuMFConfig.from_dict(run.config)
+    # The model's positives: every rating, or those of at least config.min_rating stars. The id
+    # maps stay the snapshot's, so a movie only rated low is still known: a negative, never a
+    # positive.
+    data = (
+        rated
+        if config.min_rating is None
+        else liked_only(rated, snapshot.scores, config.min_rating, reindex=False)
+    )
     per_user = np.bincount(data.user_idx, minlength=data.n_users)
     if not np.any(per_user >= 3):
-        raise NotEnoughData("No user has 3 ratings: nothing to validate or test on.")
+        liked = "" if config.min_rating is None else f" of {config.min_rating:g} stars or more"
+        raise NotEnoughData(f"No user has 3 ratings{liked}: nothing to validate or test on.")
     if data.n_items < 2:
         raise NotEnoughData("Fewer than 2 rated movies: nothing to rank.")
     TrainingRun.objects.filter(pk=run.pk).update(
         n_users=data.n_users,
         n_items=data.n_items,
-        n_ratings=len(data),
+        n_ratings=snapshot.n_ratings,
         ratings_until=snapshot.until,
     )
-    config = NeuMFConfig.from_dict(run.config)
     device = "cpu" if run.backend == Backend.NUMPY else settings.RECSITE_DEVICE
     epochs: list[dict[str, Any]] = []
 
@@ -197,9 +207,9 @@ def _train(
 
     clock = time.perf_counter()
     # "More like this" neighbours from every rating of the snapshot (liked ones co-occurring),
-    # in the model's item order: data's id map is the one fit trained with.
+    # in the model's item order: the snapshot's id maps are the ones fit trained with.
     neighbours = co_rating_neighbours(
-        data.user_idx, data.item_idx, data.n_users, data.n_items, scores=snapshot.scores
+        rated.user_idx, rated.item_idx, rated.n_users, rated.n_items, scores=snapshot.scores
     )
     timings["neighbours"] = time.perf_counter() - clock
     lock_renew(training_run_id=run.pk, token=token)
@@ -240,7 +250,7 @@ def _train(
             data_fingerprint=result.fingerprint,
             n_users=data.n_users,
             n_items=data.n_items,
-            n_ratings=len(data),
+            n_ratings=snapshot.n_ratings,
         )
         if activate:
             model_version_activate(version=version, precompute=False)

@@ -10,12 +10,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
-from recommender.engine.config import NeuMFConfig
+from recommender.engine.config import NeuMFConfig, read_config_file
 from recommender.models import IN_FLIGHT_STATUSES, Backend, TrainingRun
 from recommender.services.errors import (
     BrokerUnavailable,
@@ -31,10 +32,32 @@ MAX_ATTEMPTS = 3  # deliveries that start training before a run is given up as f
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
 
 
+def training_config_defaults() -> dict[str, Any]:
+    """The site's overrides of the engine's defaults: RECSITE_MODEL_CONFIG's file (a tuned
+    configuration), then RECSITE_MIN_RATING. Raises InvalidTrainingConfig for a bad file."""
+    defaults: dict[str, Any] = {}
+    if settings.RECSITE_MODEL_CONFIG:
+        try:
+            defaults.update(read_config_file(settings.RECSITE_MODEL_CONFIG))
+        except ValueError as exc:
+            raise InvalidTrainingConfig(f"RECSITE_MODEL_CONFIG: {exc}") from exc
+    min_rating = str(settings.RECSITE_MIN_RATING).strip()
+    if min_rating:
+        try:
+            defaults["min_rating"] = float(min_rating)
+        except ValueError as exc:
+            raise InvalidTrainingConfig(
+                f"RECSITE_MIN_RATING must be a number of stars or empty, not {min_rating!r}."
+            ) from exc
+    return defaults
+
+
 def training_config_parse(config: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Overrides of the engine's default NeuMFConfig, validated; the JSON stored on the run."""
+    """The site's defaults with a run's overrides on top, validated; the JSON stored on the
+    run, so each run records the whole configuration it trained with."""
     try:
-        return NeuMFConfig.from_overrides(dict(config or {})).to_dict()
+        merged = {**training_config_defaults(), **dict(config or {})}
+        return NeuMFConfig.from_overrides(merged).to_dict()
     except ValueError as exc:
         raise InvalidTrainingConfig(str(exc)) from exc
 

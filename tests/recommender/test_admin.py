@@ -92,7 +92,8 @@ def test_retrain_now_queues_an_admin_run_with_the_chosen_backend(
     assert run.trigger == TrainingRun.Trigger.ADMIN
     assert run.backend == backend
     assert run.triggered_by == staffer
-    assert run.config == NeuMFConfig().to_dict()
+    # The engine's defaults with the site's (RECSITE_MIN_RATING).
+    assert run.config == NeuMFConfig(min_rating=3.5).to_dict()
     assert messages_of(response) == [f"Training run {run.pk} queued ({backend})."]
     # The enqueue waits for the commit; run it (eager Celery): the run trains in this process.
     assert len(enqueued) == 1
@@ -225,7 +226,7 @@ def test_retrain_with_a_backend_queues_a_default_config_run(
     assert run.status == TrainingRun.Status.QUEUED
     assert run.trigger == TrainingRun.Trigger.ADMIN
     assert run.backend == backend
-    assert run.config == NeuMFConfig().to_dict()
+    assert run.config == NeuMFConfig(min_rating=3.5).to_dict()  # with RECSITE_MIN_RATING
 
 
 def test_cancel_selected_cancels_a_queued_run(staff_client) -> None:
