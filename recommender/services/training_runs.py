@@ -70,13 +70,18 @@ def training_run_create(
     user: AbstractBaseUser | None = None,
     force: bool = False,
 ) -> TrainingRun:
-    """A queued run, refused while another is queued or running (the DB enforces it too)."""
+    """A queued run, refused while another is queued or running (the DB enforces it too); a
+    running run whose worker is gone is reaped first."""
     if backend not in Backend.values:
         raise InvalidTrainingConfig(f"Unknown backend {backend!r}; use one of {Backend.values}.")
     if trigger not in TrainingRun.Trigger.values:
         raise InvalidTrainingConfig(f"Unknown trigger {trigger!r}.")
     parsed = training_config_parse(config)
     triggered_by = user if user is not None and getattr(user, "pk", None) else None
+    if TrainingRun.objects.filter(worker_gone()).exists():
+        # A dead worker's run: take it back now (queued again, or ended) rather than refuse
+        # every trigger until the periodic reaper comes round.
+        training_runs_reap()
     with transaction.atomic():
         busy = TrainingRun.objects.filter(status__in=IN_FLIGHT_STATUSES).values_list("pk").first()
         if busy:

@@ -202,3 +202,19 @@ def test_the_heartbeat_stops_when_the_run_fails(pipeline_settings) -> None:
     finished_beat = run.heartbeat_at
     time.sleep(0.2)
     assert TrainingRun.objects.get(pk=run.pk).heartbeat_at == finished_beat
+
+
+def test_a_trigger_takes_back_a_dead_workers_run_without_waiting_for_the_reaper(
+    rating_world: RatingWorld, liveness, eager_celery
+) -> None:
+    """Before, the dead run stayed running until beat's reaper (every 10 minutes) and every
+    trigger got 409. Now the trigger reaps it first: queued again, it trains (here, eagerly),
+    and the trigger's own run is queued after it."""
+    dead = _left_by_a_killed_worker(beat_seconds_ago=STALE + 5)
+
+    new = training_runs.training_run_create(backend="numpy", config=GOOD_CONFIG, trigger="api")
+
+    dead.refresh_from_db()
+    assert (dead.status, dead.attempts) == (TrainingRun.Status.SUCCEEDED, 2)
+    assert new.status == TrainingRun.Status.QUEUED
+    assert new.pk != dead.pk
