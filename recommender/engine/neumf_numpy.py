@@ -19,8 +19,8 @@ ADAM_BETA1 = 0.9
 ADAM_BETA2 = 0.999
 ADAM_EPS = 1e-8
 EMBEDDING_STD = 0.01  # N(0, 0.01) as in the paper's released code
-_PREDICT_CHUNK = 1 << 16
-_SCORE_CELLS = 1 << 16  # user x item pairs per scoring block: keeps blocks inside the CPU cache
+_PREDICT_CHUNK = 1 << 12  # pairs per predict block: the tape of a block stays in the CPU cache
+_SCORE_CELLS = 1 << 14  # user x item pairs per scoring block: keeps blocks inside the CPU cache
 
 FloatArray = NDArray[np.floating]
 Weights = dict[str, FloatArray]
