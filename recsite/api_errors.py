@@ -20,7 +20,6 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -28,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from recsite.api_parsers import DepthLimitedJSONParser
 from recsite.authentication import TokenAuthentication
 
 logger = logging.getLogger(__name__)
@@ -308,7 +308,7 @@ class ApiViewMixin:
     for the schema to describe (Swagger UI is the browser's way in)."""
 
     authentication_classes = [TokenAuthentication, SessionAuthentication]
-    parser_classes = [JSONParser]
+    parser_classes = [DepthLimitedJSONParser]
     renderer_classes = [JSONRenderer]
     pagination_class = ApiPagination
     schema = ApiAutoSchema()

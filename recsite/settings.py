@@ -255,6 +255,8 @@ REST_FRAMEWORK = {
         "recsite.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON only; nested deeper than recsite.api_parsers.MAX_JSON_DEPTH is a 400 parse_error.
+    "DEFAULT_PARSER_CLASSES": ["recsite.api_parsers.DepthLimitedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 24,
