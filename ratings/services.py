@@ -17,16 +17,25 @@ from ratings.models import ALLOWED_SCORES, Profile, Rating
 
 
 def score_parse(value: object) -> Decimal:
-    """A score from user input: 0.5 to 5.0 in half steps, else ValidationError."""
+    """A score from user input: exactly 0.5 to 5.0 in half steps, else ValidationError.
+
+    Off-grid values are refused, never rounded (4.96 is not 5.0). Decimal comparisons are exact,
+    so no precision of the arithmetic context can round a near miss onto the grid."""
     try:
-        score = Decimal(str(value)).quantize(Decimal("0.1"))
+        score = Decimal(str(value).strip())
     except (InvalidOperation, ValueError) as exc:
         raise ValidationError("A score must be a number from 0.5 to 5.0.", code="invalid") from exc
-    if score not in ALLOWED_SCORES:
-        raise ValidationError(
-            "A score must be from 0.5 to 5.0 in half-star steps.", code="out_of_range"
-        )
-    return score
+    if not score.is_finite():
+        raise ValidationError("A score must be a number from 0.5 to 5.0.", code="invalid")
+    off_grid = ValidationError(
+        "A score must be from 0.5 to 5.0 in half-star steps.", code="out_of_range"
+    )
+    if not ALLOWED_SCORES[0] <= score <= ALLOWED_SCORES[-1]:
+        raise off_grid
+    one_place = score.quantize(Decimal("0.1"))
+    if one_place != score or one_place not in ALLOWED_SCORES:
+        raise off_grid
+    return one_place
 
 
 def movie_stats_refresh(*, movie_ids: Iterable[int]) -> None:
