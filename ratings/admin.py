@@ -5,10 +5,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from ratings.accounts import username_normalize, username_validate
 from ratings.models import Profile, Rating
 
 User = get_user_model()
@@ -40,6 +42,23 @@ class ProfileAdmin(admin.ModelAdmin):
     filter_horizontal = ("favourite_genres",)
 
 
+class AccountCreationForm(AdminUserCreationForm):
+    """The admin's add form checks names as sign-up does (normalised, reserved, any case)."""
+
+    def clean_username(self) -> str:
+        return username_validate(self.cleaned_data["username"])
+
+
+class AccountChangeForm(UserChangeForm):
+    """A rename is checked as a sign-up is; an unchanged name (an imported rater's) is kept."""
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"]
+        if username_normalize(username) == self.instance.get_username():
+            return username
+        return username_validate(username, exclude_pk=self.instance.pk)
+
+
 admin.site.unregister(User)
 
 
@@ -47,6 +66,8 @@ admin.site.unregister(User)
 class RecsiteUserAdmin(UserAdmin):
     """Django's user admin plus a link to the user's ratings."""
 
+    add_form = AccountCreationForm
+    form = AccountChangeForm
     list_display = (*UserAdmin.list_display, "is_active", "ratings_link")
     show_full_result_count = False
 

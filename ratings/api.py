@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import authenticate
 from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -18,6 +17,7 @@ from rest_framework.views import APIView
 from catalog.models import Movie
 from catalog.selectors import movie_get
 from catalog.serializers import MAX_ID_DIGITS
+from ratings.accounts import account_create, token_delete, token_get_or_create
 from ratings.models import Rating
 from ratings.selectors import rating_get, rating_list_for_user
 from ratings.serializers import (
@@ -214,7 +214,7 @@ class AuthTokenApi(ApiViewMixin, APIView):
                 {"non_field_errors": ["Unable to log in with these credentials."]},
                 code="authorization",
             )
-        token, _ = Token.objects.get_or_create(user=user)
+        token = token_get_or_create(user=user)
         return Response(TokenSerializer({"token": token.key}).data)
 
     @extend_schema(
@@ -225,7 +225,7 @@ class AuthTokenApi(ApiViewMixin, APIView):
         tags=["auth"],
     )
     def delete(self, request: Request) -> Response:
-        Token.objects.filter(user=request.user).delete()
+        token_delete(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -262,11 +262,9 @@ class SignUpApi(ApiViewMixin, APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         with transaction.atomic():
-            # No account service exists yet; the web sign-up form does the same two writes.
-            user = get_user_model().objects.create_user(
+            user = account_create(
                 username=data["username"], email=data.get("email", ""), password=data["password"]
             )
-            profile_get_or_create(user=user)
-            token = Token.objects.create(user=user)
+            token = token_get_or_create(user=user)
         account = {"id": user.pk, "username": user.get_username(), "token": token.key}
         return Response(AccountSerializer(account).data, status=status.HTTP_201_CREATED)

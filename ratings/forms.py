@@ -9,9 +9,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
 from catalog.selectors import genre_list
+from ratings.accounts import MOVIELENS_USERNAME_PREFIX as RESERVED_PREFIX  # noqa: F401
+from ratings.accounts import username_validate
 from ratings.services import score_parse
-
-RESERVED_PREFIX = "movielens-"  # the importer names MovieLens raters movielens-<id>
 
 
 class SignUpForm(UserCreationForm):
@@ -22,13 +22,8 @@ class SignUpForm(UserCreationForm):
         fields = ("username", "email")
 
     def clean_username(self) -> str:
-        username = self.cleaned_data["username"]
-        if username.strip().lower().startswith(RESERVED_PREFIX):
-            raise forms.ValidationError(
-                'Usernames starting with "movielens-" are reserved for imported MovieLens raters.',
-                code="reserved",
-            )
-        return super().clean_username()
+        # The account service's check, as the API and the admin make it.
+        return username_validate(self.cleaned_data["username"])
 
 
 class GenrePickForm(forms.Form):

@@ -22,12 +22,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from catalog.models import Genre, Movie
+from ratings.accounts import MOVIELENS_USERNAME_PREFIX
 from ratings.models import Profile, Rating
 from ratings.movielens import DatasetSource, IteratorFile, MovieLensFormatError, MovieLensReader
 
 logger = logging.getLogger(__name__)
 
-MOVIELENS_USERNAME_PREFIX = "movielens-"
 STAGING_TABLE = "recsite_rating_staging"
 SQLITE_BATCH = 20_000
 
@@ -190,6 +190,7 @@ def _import_ratings(reader: MovieLensReader, progress: Progress | None) -> tuple
             )
 
         prefix = MOVIELENS_USERNAME_PREFIX
+        _refuse_squatted_raters(cursor, reader)
         cursor.execute(
             "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, "
             "email, is_staff, is_active, date_joined) "
@@ -222,6 +223,29 @@ def _import_ratings(reader: MovieLensReader, progress: Progress | None) -> tuple
         ratings_added = max(cursor.rowcount, 0)
         cursor.execute(f"DROP TABLE {STAGING_TABLE}")
     return users_added, ratings_added, read
+
+
+def _refuse_squatted_raters(cursor: CursorWrapper, reader: MovieLensReader) -> None:
+    """A new rater's name (movielens-<id>, any case) held by an account that is not that rater
+    (one made before sign-up refused the prefix): refuse, rather than skip the rater's ratings
+    or hand them to the account."""
+    cursor.execute(
+        f"SELECT s.line_no, s.ml_user, au.username FROM {STAGING_TABLE} s "
+        "JOIN auth_user au ON lower(au.username) = lower(%s || s.ml_user) "
+        "WHERE NOT EXISTS (SELECT 1 FROM ratings_profile p WHERE p.movielens_id = s.ml_user) "
+        "ORDER BY s.line_no LIMIT 1",
+        [MOVIELENS_USERNAME_PREFIX],
+    )
+    squatted = cursor.fetchone()
+    if squatted:
+        line, rater, username = squatted
+        raise MovieLensFormatError(
+            reader.ratings_file,
+            line,
+            f"rater {rater} would be {MOVIELENS_USERNAME_PREFIX}{rater}, but the account "
+            f"{username!r} exists and is not an imported rater; rename or remove that "
+            "account first",
+        )
 
 
 def _copy_postgres(cursor: CursorWrapper, rows: Iterator[_Row]) -> int:

@@ -13,7 +13,7 @@ from rest_framework.fields import get_error_detail
 from catalog.models import Genre
 from catalog.selectors import genre_list
 from catalog.serializers import MovieBriefSerializer
-from ratings.importer import MOVIELENS_USERNAME_PREFIX
+from ratings.accounts import username_validate
 from ratings.models import Profile, Rating
 from ratings.services import score_parse
 
@@ -102,21 +102,20 @@ class TokenSerializer(serializers.Serializer):
 
 class SignUpSerializer(serializers.Serializer):
     username = StrictCharField(
-        max_length=150, validators=User._meta.get_field("username").validators
+        max_length=150,
+        help_text="Letters, digits and @.+-_; compared after NFKC normalisation and ignoring case.",
     )
     email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     password = StrictCharField(max_length=128, write_only=True, style={"input_type": "password"})
 
     def validate_username(self, username: str) -> str:
-        if username.strip().lower().startswith(MOVIELENS_USERNAME_PREFIX):
+        # The account service normalises first, then checks: what it checks is what is stored.
+        try:
+            return username_validate(username)
+        except DjangoValidationError as exc:
             raise serializers.ValidationError(
-                f'Usernames starting with "{MOVIELENS_USERNAME_PREFIX}" are reserved for '
-                "imported MovieLens raters.",
-                code="reserved",
-            )
-        if User.objects.filter(username__iexact=username).exists():
-            raise serializers.ValidationError("That username is taken.", code="unique")
-        return username
+                exc.messages, code=exc.error_list[0].code or "invalid"
+            ) from exc
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # The password validators compare the password with the username and email.

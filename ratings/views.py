@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -14,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from catalog.models import Movie
 from catalog.selectors import movie_get
+from ratings.accounts import account_create
 from ratings.forms import GenrePickForm, RatingForm, SignUpForm
 from ratings.selectors import (
     onboarding_movies_for_user,
@@ -21,7 +23,6 @@ from ratings.selectors import (
     rating_list_for_user,
 )
 from ratings.services import (
-    profile_get_or_create,
     profile_mark_onboarded,
     profile_set_favourite_genres,
     rating_delete,
@@ -111,8 +112,15 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("catalog:home")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
-        profile_get_or_create(user=user)
+        try:
+            user = account_create(
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data.get("email", ""),
+                password=form.cleaned_data["password1"],
+            )
+        except ValidationError as exc:  # a parallel sign-up took the name meanwhile
+            form.add_error(None, exc)
+            return render(request, "registration/signup.html", {"form": form})
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome, {user.get_username()}! Tell us what you like.")
         return redirect("ratings:onboarding")

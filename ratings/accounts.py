@@ -1,0 +1,84 @@
+"""Accounts: the one place that opens them (the sign-up page, the API and the admin all come
+here) and that hands out API tokens.
+
+A username is normalised (NFKC, as Django's forms and log-in do) before any check, so a check
+and the row it guards see the same name; the database's unique index on lower(username)
+(migration ratings 0002) is the last word when two sign-ups race.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from rest_framework.authtoken.models import Token
+
+from ratings.services import profile_get_or_create
+
+# The importer names MovieLens raters movielens-<id>; nobody else may hold such a name.
+MOVIELENS_USERNAME_PREFIX = "movielens-"
+USERNAME_TAKEN = "That username is taken."
+USERNAME_RESERVED = (
+    f'Usernames starting with "{MOVIELENS_USERNAME_PREFIX}" are reserved for imported MovieLens '
+    "raters."
+)
+
+
+def username_normalize(username: str) -> str:
+    """What the account will be called: NFKC (fullwidth "\uff41lice" is "alice"), trimmed."""
+    return unicodedata.normalize("NFKC", str(username)).strip()
+
+
+def username_is_reserved(username: str) -> bool:
+    return username_normalize(username).casefold().startswith(MOVIELENS_USERNAME_PREFIX)
+
+
+def username_validate(username: str, *, exclude_pk: int | None = None) -> str:
+    """The normalised name, or ValidationError (code `reserved`, `unique`, or the field's own)."""
+    name = username_normalize(username)
+    field = get_user_model()._meta.get_field("username")
+    field.run_validators(name)
+    if len(name) > field.max_length:
+        raise ValidationError(f"At most {field.max_length} characters.", code="max_length")
+    if username_is_reserved(name):
+        raise ValidationError(USERNAME_RESERVED, code="reserved")
+    taken = get_user_model().objects.filter(username__iexact=name)
+    if exclude_pk is not None:
+        taken = taken.exclude(pk=exclude_pk)
+    if taken.exists():
+        raise ValidationError(USERNAME_TAKEN, code="unique")
+    return name
+
+
+@transaction.atomic
+def account_create(*, username: str, password: str, email: str = "") -> AbstractBaseUser:
+    """A new active account and its profile. The password is checked by the caller's form;
+    the name here, again, after normalising. Raises ValidationError keyed by field."""
+    try:
+        name = username_validate(username)
+    except ValidationError as exc:
+        raise ValidationError({"username": exc.error_list}) from exc
+    try:
+        with transaction.atomic():
+            user = get_user_model().objects.create_user(
+                username=name, email=email, password=password
+            )
+    except IntegrityError as exc:
+        # Another sign-up took the name between our check and the insert.
+        raise ValidationError(
+            {"username": [ValidationError(USERNAME_TAKEN, code="unique")]}
+        ) from exc
+    profile_get_or_create(user=user)
+    return user
+
+
+def token_get_or_create(*, user: AbstractBaseUser) -> Token:
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+def token_delete(*, user: AbstractBaseUser) -> None:
+    Token.objects.filter(user=user).delete()
