@@ -19,6 +19,7 @@ from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.fields import get_error_detail
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.renderers import JSONRenderer
@@ -104,8 +105,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> HttpRespon
         return database_unavailable(context["request"])
     if isinstance(exc, DjangoValidationError):
         # Services raise Django's ValidationError (e.g. a score off the half-star scale).
+        # get_error_detail keeps each message's own code (unique, reserved, ...).
+        detail = get_error_detail(exc)
         exc = exceptions.ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD: exc.messages},
+            detail if isinstance(detail, dict) else {NON_FIELD: detail},
             code=getattr(exc, "code", None) or "invalid",
         )
     elif isinstance(exc, Http404):
