@@ -82,3 +82,24 @@ def token_get_or_create(*, user: AbstractBaseUser) -> Token:
 
 def token_delete(*, user: AbstractBaseUser) -> None:
     Token.objects.filter(user=user).delete()
+
+
+def token_rotate(*, user: AbstractBaseUser) -> None:
+    """A new key for a user who has a token (the old one answers 401 from now on)."""
+    with transaction.atomic():
+        if Token.objects.filter(user=user).delete()[0]:
+            Token.objects.create(user=user)
+
+
+def rotate_token_after_password_change(
+    sender: type, instance: AbstractBaseUser, created: bool, **kwargs: object
+) -> None:
+    """post_save of the user model, connected in RatingsConfig.ready.
+
+    A password is changed by Django's own views (password change, password reset), the admin's
+    password form, `manage.py changepassword` and our code, and all of them end in
+    `set_password()` then `save()`; `_password` holds the new password until that save is over.
+    Hooking the save is the one place that sees every path, including views this project does
+    not own, so no path can forget to revoke a token that a stolen password gave out."""
+    if not created and getattr(instance, "_password", None) is not None:
+        token_rotate(user=instance)
