@@ -175,7 +175,9 @@ class AuthTokenApi(ApiViewMixin, APIView):
     @extend_schema(
         summary="Obtain a token",
         description="Exchange a username and password for a token; send it as "
-        '"Authorization: Token <token>". The same token is returned until revoked.',
+        '"Authorization: Token <token>". The same token is returned until it is revoked or '
+        "the password changes (any way: site, admin, reset); then the old key answers 401 and "
+        "this returns a new one.",
         request=TokenRequestSerializer,
         responses={
             200: TokenSerializer,
