@@ -137,17 +137,48 @@ def test_rating_works_without_javascript(browser, live_server):
     assert not Rating.objects.filter(user__username="nojs").exists()
 
 
+GOLD, GREY = "rgb(245, 197, 24)", "rgb(74, 74, 90)"  # --gold, an unlit star
+
+
 def test_keyboard_can_rate(page, live_server):
+    """Tab reaches the stars with a visible ring; the arrow keys move the way the stars fill;
+    the rating is saved once the keys rest, and is there after a reload."""
     from playwright.sync_api import expect
 
     movie = build_catalog(n_movies=6, n_raters=2).movies[0]
     _sign_up(page, "keys")
     page.goto(f"/movies/{movie.pk}/")
-    page.locator(".your-rating input[value='2.0']").focus()
+    widget = page.locator(".your-rating")
+    on_stars = "() => document.activeElement.matches('.your-rating input[type=radio]')"
+
+    def tab_to_the_stars() -> None:
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            if page.evaluate(on_stars):
+                return
+        pytest.fail("Tab never reached the stars")
+
+    tab_to_the_stars()
+    expect(widget.locator(".stars")).to_have_css("outline-style", "solid")
+    expect(widget.locator("input:focus")).to_have_value("0.5")  # nothing chosen: the lowest
     page.keyboard.press("Space")
-    page.keyboard.press("ArrowRight")  # radios: next value in DOM order, 1.5
-    expect(page.locator(".your-rating [data-rating-value]")).to_have_text("1.5 / 5")
-    assert float(Rating.objects.get(user__username="keys").score) == 1.5
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")  # up half a star each
+    expect(widget.locator("[data-rating-value]")).to_have_text("2.5 / 5")
+    page.keyboard.press("ArrowLeft")
+    expect(widget.locator("[data-rating-value]")).to_have_text("2 / 5")
+    assert float(Rating.objects.get(user__username="keys").score) == 2.0
+    expect(_star(widget, "2.0")).to_have_css("background-color", GOLD)
+    expect(_star(widget, "0.5")).to_have_css("background-color", GOLD)
+    expect(_star(widget, "2.5")).to_have_css("background-color", GREY)
+
+    page.reload()
+    expect(widget.locator("[data-rating-value]")).to_have_text("2 / 5")
+    tab_to_the_stars()
+    expect(widget.locator("input:focus")).to_have_value("2.0")  # back on the chosen value
+    page.keyboard.press("ArrowDown")  # a radio group's next, as ArrowRight
+    expect(widget.locator("[data-rating-value]")).to_have_text("2.5 / 5")
+    assert float(Rating.objects.get(user__username="keys").score) == 2.5
 
 
 def test_screenshots_of_home_and_movie_pages(page, live_server, tmp_path):
