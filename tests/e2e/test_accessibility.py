@@ -1,0 +1,196 @@
+"""Every page passes axe-core (no serious or critical violation) at a desktop's and a phone's
+width, and is photographed at both; keyboard focus is always visible.
+
+The screenshots go to RECSITE_SCREENSHOT_DIR when set (CI artifacts), else a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from ratings.services import profile_mark_onboarded, profile_set_favourite_genres, rating_upsert
+from tests.catalog.test_views import build_catalog
+from tests.e2e.axe import axe_violations
+from tests.e2e.test_staff_dashboard import _staff_with_a_version
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+WIDTHS = {"desktop": (1440, 900), "phone": (390, 844)}
+
+
+def _site() -> dict[str, dict[str, str]]:
+    """The people who see the site, each with the pages to check as them: {who: {name: path}}."""
+    catalog = build_catalog(n_movies=40, n_raters=12)
+    movie, other = catalog.movies[0], catalog.movies[5]
+    viewer = UserFactory(username="viewer")
+    profile_set_favourite_genres(user=viewer, genres=[catalog.genres["Comedy"]])
+    for film, score in zip(
+        catalog.movies[1:7], ("5.0", "4.5", "4.0", "3.0", "2.5", "1.0"), strict=True
+    ):
+        rating_upsert(user=viewer, movie=film, score=score)
+    profile_mark_onboarded(user=viewer)
+    UserFactory(username="fresh")
+    staff = _staff_with_a_version().training_run  # and the staff member "staffer"
+    get_user_model().objects.filter(username="staffer").update(is_superuser=True)
+    genre = catalog.genres["Drama"].slug
+    return {
+        "": {
+            "home": "/",
+            "movie": f"/movies/{movie.pk}/",
+            "genres": "/genres/",
+            "genre": f"/genres/{genre}/",
+            "search": "/search/?q=film",
+            "search-none": "/search/?q=zzzzqq",
+            "login": "/accounts/login/",
+            "signup": "/accounts/signup/",
+            "password-reset": "/accounts/password_reset/",
+            "password-reset-done": "/accounts/password_reset/done/",
+            "password-reset-bad-link": "/accounts/reset/MQ/set-password/",
+            "404": "/no-such-page/",
+            "admin-login": "/admin/login/",
+        },
+        "fresh": {
+            "home-new-member": "/",
+            "ratings-empty": "/my/ratings/",
+            "onboarding-genres": "/welcome/",
+            "onboarding-rate": "/welcome/rate/",
+            "password-change": "/accounts/password_change/",
+        },
+        "viewer": {
+            "home-member": "/",
+            "movie-rated": f"/movies/{catalog.movies[1].pk}/",
+            "movie-member": f"/movies/{other.pk}/",
+            "ratings": "/my/ratings/",
+        },
+        "staffer": {
+            "staff": "/staff/",
+            "admin": "/admin/",
+            "admin-movies": "/admin/catalog/movie/",
+            "admin-movie": f"/admin/catalog/movie/{movie.pk}/change/",
+            "admin-runs": "/admin/recommender/trainingrun/",
+            "admin-run": f"/admin/recommender/trainingrun/{staff.pk}/change/",
+        },
+    }
+
+
+def _signed_in(browser, live_server, username: str, viewport: tuple[int, int]):
+    """A browser context with the user's session cookie (no log-in form: that page has its
+    own check), offline for TMDB like the other browser tests."""
+    context = browser.new_context(
+        viewport={"width": viewport[0], "height": viewport[1]},
+        base_url=live_server.url,
+        reduced_motion="reduce",
+    )
+    context.set_default_timeout(10_000)
+    context.route("https://image.tmdb.org/**", lambda route: route.abort())
+    if username:
+        client = Client()
+        client.force_login(get_user_model().objects.get(username=username))
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+        context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}]
+        )
+    return context
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_every_page_passes_axe_and_is_photographed(browser, live_server, tmp_path, width):
+    shots = Path(os.environ.get("RECSITE_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    found: dict[str, list[str]] = {}
+    for username, pages in _site().items():
+        context = _signed_in(browser, live_server, username, WIDTHS[width])
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        for name, path in pages.items():
+            response = page.goto(path)
+            assert response is not None
+            expected = 404 if name == "404" else 200
+            assert response.status == expected, (name, path, response.status)
+            page.wait_for_load_state("networkidle")
+            violations = axe_violations(page)
+            if violations:
+                found[f"{name} {path}"] = violations
+            page.screenshot(path=str(shots / f"{name}-{width}.png"))
+        context.close()
+        assert errors == [], f"JavaScript errors as {username or 'anonymous'}: {errors}"
+    assert found == {}, "\n".join(f"{page}: {v}" for page, vs in found.items() for v in vs)
+
+
+# Outline, shadow, border, background and underline of the focused element and three ancestors
+# (a wrapper may show the ring through :focus-within, as the search box and the stars do).
+LOOK = """el => {
+  const look = [];
+  for (let node = el, depth = 0; node && depth < 4; node = node.parentElement, depth++) {
+    const s = getComputedStyle(node);
+    look.push([s.outlineStyle, s.outlineWidth, s.outlineColor, s.boxShadow, s.borderColor,
+               s.backgroundColor, s.textDecorationLine].join(" "));
+  }
+  return look;
+}"""
+NAME = """el => el === document.body ? null : (el.tagName.toLowerCase()
+  + (el.id ? "#" + el.id : "")
+  + (el.className && typeof el.className === "string" ? "." + el.className.split(" ")[0] : "")
+  + " " + (el.getAttribute("aria-label") || el.textContent || el.value || "")
+    .trim().slice(0, 30))"""
+
+
+def _tab_stops_without_a_visible_focus(page, limit: int = 80) -> tuple[int, list[str]]:
+    """Tab through the page from the top: (stops seen, those that look the same unfocused).
+
+    Each stop is compared with itself after blur(); the next Tab goes on from the blurred
+    element (the sequential focus navigation starting point), so nothing is skipped."""
+    hidden: list[str] = []
+    seen: set[str] = set()
+    for stop in range(limit):
+        page.keyboard.press("Tab")
+        element = page.evaluate_handle("document.activeElement")
+        name = element.evaluate(NAME)
+        if name is None or f"{name}@{stop}" in seen:
+            return stop, hidden
+        focused = element.evaluate(LOOK)
+        element.evaluate("el => el.blur()")
+        if element.evaluate(LOOK) == focused:
+            hidden.append(name)
+        seen.add(f"{name}@{stop}")
+    return limit, hidden
+
+
+def test_keyboard_focus_is_always_visible(browser, live_server):
+    pages = _site()
+    checked = {
+        "": ["login", "signup", "search", "404"],
+        "fresh": ["onboarding-genres", "onboarding-rate"],
+        "viewer": ["home-member", "movie-rated", "ratings"],
+        "staffer": ["staff", "admin-movie"],
+    }
+    found: dict[str, list[str]] = {}
+    for username, names in checked.items():
+        context = _signed_in(browser, live_server, username, WIDTHS["desktop"])
+        page = context.new_page()
+        for name in names:
+            page.goto(pages[username][name])
+            page.wait_for_load_state("networkidle")
+            stops, hidden = _tab_stops_without_a_visible_focus(page)
+            assert stops >= 3, (name, stops)
+            if hidden:
+                found[name] = hidden
+        context.close()
+    assert found == {}, found
+
+    # The check can fail: links with their ring taken away are caught.
+    context = _signed_in(browser, live_server, "", WIDTHS["desktop"])
+    page = context.new_page()
+    page.goto(pages[""]["404"])
+    page.evaluate("() => document.querySelectorAll('a').forEach(a => a.style.outline = 'none')")
+    _, hidden = _tab_stops_without_a_visible_focus(page)
+    assert any(name.startswith("a.brand") for name in hidden), hidden
+    context.close()
