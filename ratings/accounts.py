@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import unicodedata
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 
 from ratings.services import profile_get_or_create
@@ -73,6 +74,35 @@ def account_create(*, username: str, password: str, email: str = "") -> Abstract
         ) from exc
     profile_get_or_create(user=user)
     return user
+
+
+class LoginThrottled(Exception):
+    """Too many log-in attempts from this client, or for this name from it."""
+
+    def __init__(self, wait_seconds: int) -> None:
+        super().__init__(f"Too many attempts; try again in {wait_seconds} seconds.")
+        self.wait_seconds = wait_seconds
+
+
+def token_obtain(
+    *, request: HttpRequest | None, client: str, username: str, password: str
+) -> Token | None:
+    """The user's token for a username and password, or None when they are wrong. Counted by
+    the same per-client and per-name lock-out as the log-in pages (LoginThrottled past it)."""
+    from ratings.throttle import (  # the throttle keys names with username_normalize
+        login_attempt_admit,
+        login_attempt_succeeded,
+        login_lockout_minutes,
+    )
+
+    name = username_normalize(username)
+    if not login_attempt_admit(client=client, username=name):
+        raise LoginThrottled(login_lockout_minutes() * 60)
+    user = authenticate(request, username=name, password=password)
+    if user is None:
+        return None
+    login_attempt_succeeded(client=client, username=name)
+    return token_get_or_create(user=user)
 
 
 def token_get_or_create(*, user: AbstractBaseUser) -> Token:

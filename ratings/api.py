@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate
 from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from catalog.models import Movie
 from catalog.selectors import movie_get
 from catalog.serializers import MAX_ID_DIGITS
-from ratings.accounts import account_create, token_delete, token_get_or_create
+from ratings.accounts import (
+    LoginThrottled,
+    account_create,
+    token_delete,
+    token_get_or_create,
+    token_obtain,
+)
 from ratings.models import Rating
 from ratings.selectors import rating_get, rating_list_for_user
 from ratings.serializers import (
@@ -37,6 +42,7 @@ from ratings.services import (
     rating_upsert,
 )
 from recsite.api_errors import ApiViewMixin, error_response
+from recsite.api_throttles import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
 
 RATING_EXAMPLE = {
     "movie": {"id": 1, "title": "Toy Story", "year": 1995},
@@ -206,17 +212,20 @@ class AuthTokenApi(ApiViewMixin, APIView):
     def post(self, request: Request) -> Response:
         body = TokenRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        user = authenticate(
-            request=request._request,
-            username=body.validated_data["username"],
-            password=body.validated_data["password"],
-        )
-        if user is None:
+        try:
+            token = token_obtain(
+                request=request._request,
+                client=BaseThrottle().get_ident(request),
+                username=body.validated_data["username"],
+                password=body.validated_data["password"],
+            )
+        except LoginThrottled as exc:
+            raise Throttled(wait=exc.wait_seconds) from exc
+        if token is None:
             raise ValidationError(
                 {"non_field_errors": ["Unable to log in with these credentials."]},
                 code="authorization",
             )
-        token = token_get_or_create(user=user)
         return Response(TokenSerializer({"token": token.key}).data)
 
     @extend_schema(
