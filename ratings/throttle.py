@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import suppress
 from functools import wraps
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.core.cache import cache
@@ -20,7 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from ratings.accounts import username_normalize
-from recsite.api_throttles import cache_count
+from recsite.api_throttles import ScopedRateThrottle, cache_count
 
 View = Callable[..., HttpResponse]
 
@@ -48,6 +49,15 @@ def login_attempt_succeeded(*, client: str, username: str) -> None:
     cache.delete(by_name)
     with suppress(ValueError):  # expired meanwhile
         cache.decr(by_client)
+
+
+def signup_refusal_wait(request: HttpRequest) -> int | None:
+    """Count a sign-up attempt from this client in the API's "auth" scope (the page and the API
+    share one count per address); the seconds to wait when it is over the rate, else None."""
+    throttle = ScopedRateThrottle()
+    if throttle.allow_request(request, SimpleNamespace(throttle_scope="auth")):  # type: ignore[arg-type]
+        return None
+    return int(throttle.wait())
 
 
 def login_lockout_minutes() -> int:

@@ -28,6 +28,7 @@ from ratings.services import (
     rating_delete,
     rating_upsert,
 )
+from ratings.throttle import signup_refusal_wait
 
 ONBOARDING_MIN_RATINGS = 5
 ONBOARDING_GRID = 24
@@ -110,6 +111,16 @@ def my_ratings(request: HttpRequest) -> HttpResponse:
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("catalog:home")
+    if request.method == "POST":
+        # Throttled like the API's sign-up: no accounts in bulk, no fast username probing.
+        wait = signup_refusal_wait(request)
+        if wait is not None:
+            minutes = max(1, -(-wait // 60))
+            response = render(
+                request, "registration/signup_throttled.html", {"minutes": minutes}, status=429
+            )
+            response["Retry-After"] = str(wait)
+            return response
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
