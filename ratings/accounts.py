@@ -3,7 +3,8 @@ here) and that hands out API tokens.
 
 A username is normalised (NFKC, as Django's forms and log-in do) before any check, so a check
 and the row it guards see the same name; the database's unique index on lower(username)
-(migration ratings 0002) is the last word when two sign-ups race.
+(migration ratings 0002) is the last word when two sign-ups race. Email addresses are
+optional, normalised and unique ignoring case the same way (migration ratings 0003).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import unicodedata
 
 from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -54,24 +56,57 @@ def username_validate(username: str, *, exclude_pk: int | None = None) -> str:
     return name
 
 
+EMAIL_TAKEN = "An account with this email address exists."
+
+
+def email_normalize(email: str) -> str:
+    """NFKC, trimmed, the domain in lower case ("" stays "": no address)."""
+    text = unicodedata.normalize("NFKC", str(email or "")).strip()
+    return BaseUserManager.normalize_email(text)
+
+
+def email_validate(email: str, *, exclude_pk: int | None = None) -> str:
+    """The normalised address, or ValidationError `unique` when another account has it (in
+    any case). Many accounts may have none."""
+    address = email_normalize(email)
+    if not address:
+        return ""
+    taken = get_user_model().objects.filter(email__iexact=address)
+    if exclude_pk is not None:
+        taken = taken.exclude(pk=exclude_pk)
+    if taken.exists():
+        raise ValidationError(EMAIL_TAKEN, code="unique")
+    return address
+
+
 @transaction.atomic
 def account_create(*, username: str, password: str, email: str = "") -> AbstractBaseUser:
     """A new active account and its profile. The password is checked by the caller's form;
     the name here, again, after normalising. Raises ValidationError keyed by field."""
+    errors: dict[str, list[ValidationError]] = {}
+    name = address = ""
     try:
         name = username_validate(username)
     except ValidationError as exc:
-        raise ValidationError({"username": exc.error_list}) from exc
+        errors["username"] = exc.error_list
+    try:
+        address = email_validate(email)
+    except ValidationError as exc:
+        errors["email"] = exc.error_list
+    if errors:
+        raise ValidationError(errors)
     try:
         with transaction.atomic():
             user = get_user_model().objects.create_user(
-                username=name, email=email, password=password
+                username=name, email=address, password=password
             )
     except IntegrityError as exc:
-        # Another sign-up took the name between our check and the insert.
-        raise ValidationError(
-            {"username": [ValidationError(USERNAME_TAKEN, code="unique")]}
-        ) from exc
+        # Another sign-up took the name or the address between our checks and the insert.
+        if get_user_model().objects.filter(username__iexact=name).exists():
+            raise ValidationError(
+                {"username": [ValidationError(USERNAME_TAKEN, code="unique")]}
+            ) from exc
+        raise ValidationError({"email": [ValidationError(EMAIL_TAKEN, code="unique")]}) from exc
     profile_get_or_create(user=user)
     return user
 

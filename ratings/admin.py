@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from ratings.accounts import username_normalize, username_validate
+from ratings.accounts import email_normalize, email_validate, username_normalize, username_validate
 from ratings.models import Profile, Rating
 
 User = get_user_model()
@@ -57,6 +57,12 @@ class AccountChangeForm(UserChangeForm):
         if username_normalize(username) == self.instance.get_username():
             return username
         return username_validate(username, exclude_pk=self.instance.pk)
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data.get("email", "")
+        if email_normalize(email) == self.instance.email:
+            return self.instance.email
+        return email_validate(email, exclude_pk=self.instance.pk)
 
 
 admin.site.unregister(User)

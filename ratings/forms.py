@@ -10,12 +10,14 @@ from django.contrib.auth.forms import UserCreationForm
 
 from catalog.selectors import genre_list
 from ratings.accounts import MOVIELENS_USERNAME_PREFIX as RESERVED_PREFIX  # noqa: F401
-from ratings.accounts import username_validate
+from ratings.accounts import email_validate, username_validate
 from ratings.services import score_parse
 
 
 class SignUpForm(UserCreationForm):
-    email = forms.EmailField(required=False, help_text="Optional; only for password resets.")
+    email = forms.EmailField(
+        required=False, help_text="Optional; only for password resets. One account per address."
+    )
 
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
@@ -24,6 +26,9 @@ class SignUpForm(UserCreationForm):
     def clean_username(self) -> str:
         # The account service's check, as the API and the admin make it.
         return username_validate(self.cleaned_data["username"])
+
+    def clean_email(self) -> str:
+        return email_validate(self.cleaned_data.get("email", ""))
 
 
 class GenrePickForm(forms.Form):

@@ -13,7 +13,7 @@ from rest_framework.fields import get_error_detail
 from catalog.models import Genre
 from catalog.selectors import genre_list
 from catalog.serializers import MovieBriefSerializer
-from ratings.accounts import username_validate
+from ratings.accounts import email_validate, username_validate
 from ratings.models import Profile, Rating
 from ratings.services import score_parse
 
@@ -105,13 +105,26 @@ class SignUpSerializer(serializers.Serializer):
         max_length=150,
         help_text="Letters, digits and @.+-_; compared after NFKC normalisation and ignoring case.",
     )
-    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+    email = serializers.EmailField(
+        required=False,
+        allow_blank=True,
+        max_length=254,
+        help_text="Optional; one account per address (compared ignoring case).",
+    )
     password = StrictCharField(max_length=128, write_only=True, style={"input_type": "password"})
 
     def validate_username(self, username: str) -> str:
         # The account service normalises first, then checks: what it checks is what is stored.
         try:
             return username_validate(username)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(
+                exc.messages, code=exc.error_list[0].code or "invalid"
+            ) from exc
+
+    def validate_email(self, email: str) -> str:
+        try:
+            return email_validate(email)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(
                 exc.messages, code=exc.error_list[0].code or "invalid"
