@@ -15,3 +15,11 @@ threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 accesslog = "-"
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# Request size limits. gunicorn refuses past these before Django runs, in plain HTML (414 for a
+# long request line, 431 for headers). The app's own limits are lower (recsite/api_errors.py:
+# a URL of 4,096 characters, 16 KiB of headers in all), so under /api/ most oversized requests
+# get the API's JSON 414 / 431 instead; only beyond these does gunicorn's page answer.
+limit_request_line = int(os.environ.get("GUNICORN_LIMIT_REQUEST_LINE", "8190"))  # its maximum
+limit_request_fields = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELDS", "100"))
+limit_request_field_size = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELD_SIZE", "32768"))

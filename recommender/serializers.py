@@ -111,7 +111,12 @@ class TrainingRunCreateSerializer(serializers.Serializer):
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
-    triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    triggered_by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Who started it; null for runs started by a command, the schedule or a trigger.",
+    )
     epochs = serializers.ListField(
         child=serializers.DictField(),
         read_only=True,
@@ -176,6 +181,8 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 class UserSerializer(serializers.ModelSerializer):
     rating_count = serializers.IntegerField(read_only=True)
+    # Not format: email; accounts may have no address, and then it is "".
+    email = serializers.CharField(read_only=True, help_text='The address, or "" when none.')
 
     class Meta:
         model = get_user_model()

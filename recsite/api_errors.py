@@ -43,6 +43,32 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+# Where the app can answer them (JSON), below gunicorn's own limits (gunicorn.conf.py), which
+# answer in plain HTML before any Django code runs.
+MAX_URL_LENGTH = 4096  # path and query string, in characters
+MAX_REQUEST_HEADER_BYTES = 16 * 1024  # all header names and values together
+
+
+class UriTooLong(exceptions.APIException):
+    status_code = status.HTTP_414_REQUEST_URI_TOO_LONG
+    default_detail = f"The URL is longer than {MAX_URL_LENGTH} characters."
+    default_code = "uri_too_long"
+
+
+class RequestHeadersTooLarge(exceptions.APIException):
+    status_code = status.HTTP_431_REQUEST_HEADER_FIELDS_TOO_LARGE
+    default_detail = f"The request headers exceed {MAX_REQUEST_HEADER_BYTES} bytes."
+    default_code = "request_headers_too_large"
+
+
+def _header_bytes(meta: Mapping[str, Any]) -> int:
+    return sum(
+        len(key) + len(str(value))
+        for key, value in meta.items()
+        if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")
+    )
+
+
 class BadRequest(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = "Bad request."
@@ -166,11 +192,21 @@ _ERROR_TEXT: dict[int, tuple[str, str, str]] = {
         "Signed in but not allowed (staff only, or a missing CSRF token with a session).",
     ),
     404: ("Not found.", "not_found", "No such object."),
+    406: (
+        "Could not satisfy the request Accept header.",
+        "not_acceptable",
+        "The Accept header allows no JSON: the API answers application/json only.",
+    ),
     409: ("A training run is already queued or running.", "conflict", "Conflicts with state."),
     413: (
         "The request body is too large.",
         "payload_too_large",
         "The body exceeds DATA_UPLOAD_MAX_MEMORY_SIZE.",
+    ),
+    414: (
+        UriTooLong.default_detail,
+        "uri_too_long",
+        f"The path and query string exceed {MAX_URL_LENGTH} characters.",
     ),
     415: (
         'Unsupported media type "text/plain" in request.',
@@ -181,6 +217,11 @@ _ERROR_TEXT: dict[int, tuple[str, str, str]] = {
         "Request was throttled. Expected available in 42 seconds.",
         "throttled",
         "Too many requests; see the Retry-After header.",
+    ),
+    431: (
+        RequestHeadersTooLarge.default_detail,
+        "request_headers_too_large",
+        f"The request headers exceed {MAX_REQUEST_HEADER_BYTES} bytes in all.",
     ),
     503: (
         "The task queue is unavailable; try again later.",
@@ -216,7 +257,9 @@ class ApiAutoSchema(AutoSchema):
     its path parameters and its body, so no endpoint forgets to document them."""
 
     def _error_codes(self) -> set[int]:
-        codes = {401, 429}  # a bad token answers 401 even where anyone may read
+        # A bad token answers 401 even where anyone may read; every operation refuses an Accept
+        # header without JSON (406), an over-long URL (414) and oversized headers (431).
+        codes = {401, 406, 414, 429, 431}
         public = all(isinstance(p, AllowAny) for p in self.view.get_permissions())
         if not (public and self.method in SAFE_METHODS):
             codes.add(403)
@@ -327,6 +370,10 @@ class ApiViewMixin:
             raise exceptions.ValidationError(
                 {name: ["Give this parameter once."] for name in repeated}, code="invalid"
             )
+        if len(request.get_full_path()) > MAX_URL_LENGTH:
+            raise UriTooLong()
+        if _header_bytes(request.META) > MAX_REQUEST_HEADER_BYTES:
+            raise RequestHeadersTooLarge()
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
 
 
