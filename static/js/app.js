@@ -172,9 +172,7 @@
         li.id = "suggestion-" + i;
         li.setAttribute("role", "option");
         li.setAttribute("aria-selected", "false");
-        var a = document.createElement("a");
-        a.href = movie.url;
-        a.tabIndex = -1;
+        li.dataset.href = movie.url;  // an option holds no link: nothing interactive inside it
         var img = document.createElement("img");
         img.src = movie.poster;
         img.alt = "";
@@ -187,9 +185,8 @@
           year.textContent = " " + movie.year;
           text.appendChild(year);
         }
-        a.appendChild(img);
-        a.appendChild(text);
-        li.appendChild(a);
+        li.appendChild(img);
+        li.appendChild(text);
         list.appendChild(li);
       });
       list.hidden = results.length === 0;
@@ -218,8 +215,12 @@
       else if (event.key === "Escape") { close(); }
       else if (event.key === "Enter" && active >= 0) {
         event.preventDefault();
-        window.location.href = list.querySelectorAll("li a")[active].href;
+        window.location.href = list.querySelectorAll("li")[active].dataset.href;
       }
+    });
+    list.addEventListener("click", function (event) {
+      var option = event.target.closest("li[data-href]");
+      if (option) window.location.href = option.dataset.href;
     });
     document.addEventListener("click", function (event) {
       if (!input.form.contains(event.target)) close();

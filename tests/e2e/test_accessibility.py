@@ -7,12 +7,17 @@ The screenshots go to RECSITE_SCREENSHOT_DIR when set (CI artifacts), else a tem
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.tokens import default_token_generator
 from django.test import Client
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from ratings.services import profile_mark_onboarded, profile_set_favourite_genres, rating_upsert
 from tests.catalog.test_views import build_catalog
@@ -25,7 +30,47 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 WIDTHS = {"desktop": (1440, 900), "phone": (390, 844)}
 
 
-def _site() -> dict[str, dict[str, str]]:
+def _suggestions_open(page) -> None:
+    page.get_by_role("combobox", name="Search movies").fill("Film")
+    page.locator("#search-suggestions [role=option]").first.wait_for()
+
+
+def _bad_log_in(page) -> None:
+    page.get_by_label("Username").fill("nobody")
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Log in").click()
+    page.locator(".form-errors, .errors").first.wait_for()
+
+
+def _bad_sign_up(page) -> None:
+    page.get_by_label("Username").fill("viewer")  # taken
+    page.get_by_label("Password", exact=True).fill("short")
+    page.get_by_label("Password confirmation").fill("other")
+    page.get_by_role("button", name="Sign up").click()
+    page.locator(".form-errors, .errors").first.wait_for()
+
+
+def _menu_open(page) -> None:
+    page.locator(".menu summary").click()
+    page.locator(".menu-panel").wait_for()
+
+
+def _genre_row_added(page) -> None:
+    """A new inline row: its select2 box is made when the row is added."""
+    rows = page.locator("#Movie_genres-group tr.form-row:not(.empty-form)")
+    before = rows.count()
+    page.locator("#Movie_genres-group .add-row a").click()
+    page.wait_for_function(
+        "n => document.querySelectorAll('#Movie_genres-group tr.form-row:not(.empty-form)')"
+        ".length === n",
+        arg=before + 1,
+    )
+
+
+Check = str | tuple[str, Callable[[Any], None]]  # a path, or a path and what to do there
+
+
+def _site() -> dict[str, dict[str, Check]]:
     """The people who see the site, each with the pages to check as them: {who: {name: path}}."""
     catalog = build_catalog(n_movies=40, n_raters=12)
     movie, other = catalog.movies[0], catalog.movies[5]
@@ -40,19 +85,30 @@ def _site() -> dict[str, dict[str, str]]:
     staff = _staff_with_a_version().training_run  # and the staff member "staffer"
     get_user_model().objects.filter(username="staffer").update(is_superuser=True)
     genre = catalog.genres["Drama"].slug
+    uid, token = (
+        urlsafe_base64_encode(force_bytes(viewer.pk)),
+        default_token_generator.make_token(viewer),
+    )
+    reset = f"/accounts/reset/{uid}/{token}/"
     return {
         "": {
             "home": "/",
+            "search-suggestions": ("/", _suggestions_open),
             "movie": f"/movies/{movie.pk}/",
             "genres": "/genres/",
             "genre": f"/genres/{genre}/",
+            "search-form": "/search/",
             "search": "/search/?q=film",
             "search-none": "/search/?q=zzzzqq",
             "login": "/accounts/login/",
+            "login-errors": ("/accounts/login/", _bad_log_in),
             "signup": "/accounts/signup/",
+            "signup-errors": ("/accounts/signup/", _bad_sign_up),
             "password-reset": "/accounts/password_reset/",
             "password-reset-done": "/accounts/password_reset/done/",
+            "password-reset-confirm": reset,
             "password-reset-bad-link": "/accounts/reset/MQ/set-password/",
+            "password-reset-complete": "/accounts/reset/done/",
             "404": "/no-such-page/",
             "admin-login": "/admin/login/",
         },
@@ -62,9 +118,11 @@ def _site() -> dict[str, dict[str, str]]:
             "onboarding-genres": "/welcome/",
             "onboarding-rate": "/welcome/rate/",
             "password-change": "/accounts/password_change/",
+            "password-change-done": "/accounts/password_change/done/",
         },
         "viewer": {
             "home-member": "/",
+            "account-menu": ("/", _menu_open),
             "movie-rated": f"/movies/{catalog.movies[1].pk}/",
             "movie-member": f"/movies/{other.pk}/",
             "ratings": "/my/ratings/",
@@ -74,6 +132,11 @@ def _site() -> dict[str, dict[str, str]]:
             "admin": "/admin/",
             "admin-movies": "/admin/catalog/movie/",
             "admin-movie": f"/admin/catalog/movie/{movie.pk}/change/",
+            "admin-movie-genre-added": (
+                f"/admin/catalog/movie/{movie.pk}/change/",
+                _genre_row_added,
+            ),
+            "admin-movie-add": "/admin/catalog/movie/add/",
             "admin-runs": "/admin/recommender/trainingrun/",
             "admin-run": f"/admin/recommender/trainingrun/{staff.pk}/change/",
         },
@@ -110,12 +173,14 @@ def test_every_page_passes_axe_and_is_photographed(browser, live_server, tmp_pat
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
-        for name, path in pages.items():
+        for name, check in pages.items():
+            path, action = check if isinstance(check, tuple) else (check, None)
             response = page.goto(path)
             assert response is not None
             expected = 404 if name == "404" else 200
             assert response.status == expected, (name, path, response.status)
-            page.wait_for_load_state("networkidle")
+            if action is not None:
+                action(page)
             violations = axe_violations(page)
             if violations:
                 found[f"{name} {path}"] = violations

@@ -102,6 +102,11 @@ def test_sign_up_onboard_rate_search_and_log_out(page, live_server):
     box.press("Enter")
     page.wait_for_url(re.compile(r"/movies/\d+/$"))
     expect(page.locator("#movie-title")).to_contain_text("Film 2")
+    page.get_by_role("combobox", name="Search movies").fill("Film 1")
+    expect(options.first).to_contain_text("Film 1")
+    options.first.click()  # or with the mouse
+    page.wait_for_url(re.compile(r"/movies/\d+/$"))
+    expect(page.locator("#movie-title")).to_contain_text("Film 1")
     box = page.get_by_role("combobox", name="Search movies")
     box.fill("film 3")
     box.press("Enter")  # no suggestion chosen: the form submits to the results page
