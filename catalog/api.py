@@ -16,7 +16,7 @@ from catalog.serializers import (
     MovieListQuerySerializer,
     MovieSerializer,
 )
-from recsite.api_errors import ApiViewMixin
+from recsite.api_views import ApiViewMixin
 
 # Examples of lists show one item: drf-spectacular wraps it in the list or the page itself.
 MOVIE_EXAMPLE = {

@@ -41,8 +41,9 @@ from ratings.services import (
     rating_delete,
     rating_upsert,
 )
-from recsite.api_errors import ApiViewMixin, error_response
+from recsite.api_schema import error_response
 from recsite.api_throttles import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
+from recsite.api_views import ApiViewMixin
 
 RATING_EXAMPLE = {
     "movie": {"id": 1, "title": "Toy Story", "year": 1995},

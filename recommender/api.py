@@ -37,7 +37,8 @@ from recommender.services.errors import BrokerUnavailable, ModelVersionError, Tr
 from recommender.services.training_runs import training_run_cancel, training_run_start
 from recommender.services.versions import model_version_activate, model_version_rollback
 from recommender.serving.edge import recommendations_for_user, similar_movies
-from recsite.api_errors import ApiViewMixin, error_response
+from recsite.api_schema import error_response
+from recsite.api_views import ApiViewMixin
 
 ID_REGEX = rf"[0-9]{{1,{MAX_ID_DIGITS}}}"
 

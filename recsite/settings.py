@@ -250,15 +250,23 @@ TMDB_IMAGE_URL = env("TMDB_IMAGE_URL", default="https://image.tmdb.org/t/p/")
 
 # --- REST framework ----------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Every API view's defaults live here (recsite/api_views.py adds only request checks DRF has
+    # no setting for). Token first: DRF answers 401 (not 403) with the first authenticator's
+    # WWW-Authenticate challenge.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "recsite.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON only; nested deeper than recsite.api_parsers.MAX_JSON_DEPTH is a 400 parse_error.
     "DEFAULT_PARSER_CLASSES": ["recsite.api_parsers.DepthLimitedJSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # JSON out only: no HTML page, one body format for the schema to describe (Swagger UI is
+    # the browser's way in; the schema views pick their own renderers).
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Documents each operation's error answers (recsite/api_schema.py).
+    "DEFAULT_SCHEMA_CLASS": "recsite.api_schema.ApiAutoSchema",
+    # Page numbers; ?page_size= from 1 to 100, strictly checked.
+    "DEFAULT_PAGINATION_CLASS": "recsite.api_pagination.ApiPagination",
     "PAGE_SIZE": 24,
     # DRF's rates and keys, counted with atomic cache increments (recsite/api_throttles.py).
     "DEFAULT_THROTTLE_CLASSES": [
