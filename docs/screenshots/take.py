@@ -12,6 +12,10 @@ It makes a viewer who rated a dozen well-known films, times each page in-process
 client, so the figure is server time without the network), then starts `runserver` and saves
 docs/screenshots/home.png, movie.png and (signed in as a staff member) staff.png, the training
 dashboard, with headless Chromium (--extra: more pages and a phone's width to /tmp).
+
+Every page at a desktop's and a phone's width, on the browser tests' small catalog, comes from
+the accessibility test: `RECSITE_SCREENSHOT_DIR=/tmp/pages .venv/bin/pytest
+tests/e2e/test_accessibility.py -k every`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,11 @@
 """Every page passes axe-core (no serious or critical violation) at a desktop's and a phone's
 width, and is photographed at both; keyboard focus is always visible.
 
-The screenshots go to RECSITE_SCREENSHOT_DIR when set (CI artifacts), else a temporary folder.
+Pages are seen as a visitor, a new member, a member with ratings and a staff member: the site,
+its forms with errors, the open search suggestions and account menu, the error pages, the staff
+dashboard and the admin (index, change lists, change and add forms, a new inline row).
+The screenshots, <page>-desktop.png and <page>-phone.png, go to RECSITE_SCREENSHOT_DIR when set
+(CI artifacts), else a temporary folder; docs/screenshots/take.py makes the committed ones.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.tokens import default_token_generator
-from django.test import Client
+from django.template.loader import render_to_string
+from django.test import Client, RequestFactory
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -48,6 +54,35 @@ def _bad_sign_up(page) -> None:
     page.get_by_label("Password confirmation").fill("other")
     page.get_by_role("button", name="Sign up").click()
     page.locator(".form-errors, .errors").first.wait_for()
+
+
+def _form_expired(page) -> None:
+    """Django's CSRF failure page: the form is sent after its cookie is gone."""
+    page.context.clear_cookies()
+    page.get_by_label("Username").fill("viewer")
+    page.get_by_label("Password").fill("whatever-it-is")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="That form has expired").wait_for()
+
+
+def _error_pages() -> dict[str, tuple[int, str]]:
+    """403, 500 and 503 as the handlers render them; served to the browser by a route, since
+    the live server has no view that fails on demand."""
+    request = RequestFactory().get("/staff/secret/")
+    request.user = AnonymousUser()
+    request.csp_nonce = "e2e"
+    return {
+        "403": (403, render_to_string("403.html", request=request)),
+        "500": (500, render_to_string("500.html")),
+        "503": (503, render_to_string("503.html")),
+    }
+
+
+def _serve(status: int, html: str) -> Callable[[Any], None]:
+    def fulfil(route) -> None:
+        route.fulfill(status=status, body=html, content_type="text/html; charset=utf-8")
+
+    return fulfil
 
 
 def _menu_open(page) -> None:
@@ -102,6 +137,7 @@ def _site() -> dict[str, dict[str, Check]]:
             "search-none": "/search/?q=zzzzqq",
             "login": "/accounts/login/",
             "login-errors": ("/accounts/login/", _bad_log_in),
+            "form-expired": ("/accounts/login/", _form_expired),
             "signup": "/accounts/signup/",
             "signup-errors": ("/accounts/signup/", _bad_sign_up),
             "password-reset": "/accounts/password_reset/",
@@ -173,11 +209,15 @@ def test_every_page_passes_axe_and_is_photographed(browser, live_server, tmp_pat
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        if not username:
+            for code, (status, html) in _error_pages().items():
+                pages[code] = f"/__error/{code}/"
+                page.route(f"{live_server.url}/__error/{code}/", _serve(status, html))
         for name, check in pages.items():
             path, action = check if isinstance(check, tuple) else (check, None)
             response = page.goto(path)
             assert response is not None
-            expected = 404 if name == "404" else 200
+            expected = int(name) if name.isdigit() else 200
             assert response.status == expected, (name, path, response.status)
             if action is not None:
                 action(page)
