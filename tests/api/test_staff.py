@@ -87,8 +87,7 @@ def test_cancel_ends_a_run_whose_worker_is_gone_and_a_retrain_is_accepted(world:
         backend="numpy", status=TrainingRun.Status.RUNNING, started=gone, heartbeat_at=gone
     )
     staff = token_client(world.staff)
-    assert staff.post(RUNS, {"backend": "numpy"}, format="json").status_code == 409
-
+    # (A trigger would take the dead run back itself: tests/recommender/test_training_liveness.)
     cancelled = staff.post(f"{RUNS}{run.pk}/cancel/").json()
     assert (cancelled["status"], cancelled["cancel_requested"]) == ("cancelled", True)
     assert cancelled["finished"] is not None
