@@ -21,17 +21,9 @@ from ratings.movielens import MovieLensFormatError
 from tests.factories import UserFactory
 from tests.ratings import movielens_files as files
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_accounts")]
 User = get_user_model()
 PASSWORD = "a-long-unusual-passphrase-42"
-
-
-@pytest.fixture(autouse=True)
-def _fast(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    from django.core.cache import cache
-
-    cache.clear()
 
 
 def fw(text: str) -> str:

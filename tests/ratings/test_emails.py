@@ -10,22 +10,15 @@ from typing import Any
 import pytest
 from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_accounts")]
 User = get_user_model()
 PASSWORD = "a-long-unusual-passphrase-42"
-
-
-@pytest.fixture(autouse=True)
-def _fast(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    cache.clear()
 
 
 def _api(username: str, email: str) -> Any:
