@@ -339,3 +339,17 @@ def test_with_the_result_cache_off_every_request_computes_the_list(
     with django_assert_max_num_queries(10) as queries:
         assert recommendations_for_user(user, 10) == first
     assert len(queries.captured_queries) >= 3
+
+
+def test_a_recommended_films_page_says_why_it_is_recommended(trained_world: SyntheticWorld, client):
+    user = UserFactory()
+    for movie in trained_world.movies["Action"][:10]:
+        rating_upsert(user=user, movie=movie, score=Decimal("5.0"))
+    top = recommendations_for_user(user, 10)[0]
+    client.force_login(user)
+    page = client.get(f"/movies/{top.movie.pk}/").content.decode()
+    assert f'<p class="recommended-because">{top.reason}</p>' in page
+    assert top.reason.startswith("Because you rated ")
+    # A film the user rated is no pick of theirs: its page gives no reason.
+    rated = trained_world.movies["Action"][0]
+    assert "recommended-because" not in client.get(f"/movies/{rated.pk}/").content.decode()
