@@ -120,6 +120,7 @@ def setup(args: argparse.Namespace) -> None:
     import django
 
     django.setup()
+    from dataclasses import replace
     from decimal import Decimal
 
     import numpy as np
@@ -168,9 +169,8 @@ def setup(args: argparse.Namespace) -> None:
     data = Interactions.from_arrays(
         [t[0] for t in triples], [t[1] for t in triples], [int(t[2].timestamp()) for t in triples]
     )
-    config = NeuMFConfig(
-        gmf_dim=16, mlp_layers=(64, 32, 16, 8), epochs=args.epochs, lr=0.004, batch_size=1024
-    )
+    # The product's default model (its size is what online scoring pays for), fewer epochs.
+    config = replace(NeuMFConfig(), epochs=args.epochs)
     logger.info("training on %d ratings, %d epochs", len(data), args.epochs)
     result = fit(data, config, backend="numpy", seed=args.seed)
     name = f"load-bench-{int(time.time())}"
