@@ -48,10 +48,7 @@ def username_validate(username: str, *, exclude_pk: int | None = None) -> str:
         raise ValidationError(f"At most {field.max_length} characters.", code="max_length")
     if username_is_reserved(name):
         raise ValidationError(USERNAME_RESERVED, code="reserved")
-    taken = get_user_model().objects.filter(username__iexact=name)
-    if exclude_pk is not None:
-        taken = taken.exclude(pk=exclude_pk)
-    if taken.exists():
+    if _taken(exclude_pk, username__iexact=name):
         raise ValidationError(USERNAME_TAKEN, code="unique")
     return name
 
@@ -71,12 +68,14 @@ def email_validate(email: str, *, exclude_pk: int | None = None) -> str:
     address = email_normalize(email)
     if not address:
         return ""
-    taken = get_user_model().objects.filter(email__iexact=address)
-    if exclude_pk is not None:
-        taken = taken.exclude(pk=exclude_pk)
-    if taken.exists():
+    if _taken(exclude_pk, email__iexact=address):
         raise ValidationError(EMAIL_TAKEN, code="unique")
     return address
+
+
+def _taken(exclude_pk: int | None, **lookup: str) -> bool:
+    """Whether an account other than `exclude_pk` matches the lookup."""
+    return get_user_model().objects.filter(**lookup).exclude(pk=exclude_pk).exists()
 
 
 @transaction.atomic

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model, password_validation
@@ -115,20 +116,10 @@ class SignUpSerializer(serializers.Serializer):
 
     def validate_username(self, username: str) -> str:
         # The account service normalises first, then checks: what it checks is what is stored.
-        try:
-            return username_validate(username)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(
-                exc.messages, code=exc.error_list[0].code or "invalid"
-            ) from exc
+        return _with_drf_error(username_validate, username)
 
     def validate_email(self, email: str) -> str:
-        try:
-            return email_validate(email)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(
-                exc.messages, code=exc.error_list[0].code or "invalid"
-            ) from exc
+        return _with_drf_error(email_validate, email)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # The password validators compare the password with the username and email.
@@ -145,3 +136,13 @@ class AccountSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(read_only=True)
     token = serializers.CharField(read_only=True, help_text="A token for this account.")
+
+
+def _with_drf_error(check: Callable[[str], str], value: str) -> str:
+    """The account service's check, its Django ValidationError as DRF's (code kept)."""
+    try:
+        return check(value)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(
+            exc.messages, code=exc.error_list[0].code or "invalid"
+        ) from exc

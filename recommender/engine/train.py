@@ -168,13 +168,9 @@ def evaluate(
     return out
 
 
-def validation_metrics(model: NeuMFModel, split: Split, k: int) -> tuple[float, float]:
-    """(HR@K, NDCG@K) of the validation items among their sampled candidates. Raises
-    NonFiniteScores when the model scores NaN or +inf."""
-    result = sampled_metrics(
-        model.predict, split.val_users, split.val_items, split.val_candidates, k
-    )
-    return result.hr, result.ndcg
+# Per config.selection, the metric (a FitResult.metrics and EpochReport name) that chooses the
+# epoch, the search's trial and the pipeline's activation.
+SELECTION_METRIC = {"full": "val_full_ndcg", "sampled": "val_hr"}
 
 
 @dataclass(frozen=True)
@@ -211,13 +207,20 @@ class Validator:
         self.seen = SeenItems(split.train_users, split.train_items, split.n_users)
 
     def __call__(self, model: NeuMFModel) -> Validation:
-        """Raises NonFiniteScores when the model scores NaN or +inf."""
-        hr, ndcg = validation_metrics(model, self.split, self.k)
+        return self.score(model.predict, model.score_users)
+
+    def score(self, predict: PairScorer, score_users: UserScorer) -> Validation:
+        """Any scorer's validation. Raises NonFiniteScores when it scores NaN or +inf."""
+        split, k = self.split, self.k
+        sampled = sampled_metrics(
+            predict, split.val_users, split.val_items, split.val_candidates, k
+        )
         full = full_catalogue_metrics(
-            model.score_users, self.full_users, self.full_items, self.seen, self.split.n_items,
-            self.k,
-        )  # fmt: skip
-        return Validation(hr=hr, ndcg=ndcg, full_recall=full.hr, full_ndcg=full.ndcg)
+            score_users, self.full_users, self.full_items, self.seen, split.n_items, k
+        )
+        return Validation(
+            hr=sampled.hr, ndcg=sampled.ndcg, full_recall=full.hr, full_ndcg=full.ndcg
+        )
 
 
 @dataclass

@@ -25,7 +25,13 @@ import numpy as np
 from recommender.engine.config import NeuMFConfig
 from recommender.engine.data import Interactions
 from recommender.engine.split import leave_one_out
-from recommender.engine.train import EpochReport, FitResult, TrainingDiverged, fit
+from recommender.engine.train import (
+    SELECTION_METRIC,
+    EpochReport,
+    FitResult,
+    TrainingDiverged,
+    fit,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +58,6 @@ def suggest(trial: Any, base: NeuMFConfig) -> NeuMFConfig:
         negatives=int(trial.suggest_int("negatives", 1, 10)),
         batch_size=int(trial.suggest_categorical("batch_size", BATCH_SIZES)),
     )
-
-
-def selection_metric(config: NeuMFConfig) -> str:
-    """The FitResult.metrics / EpochReport name that the search maximises."""
-    return "val_full_ndcg" if config.selection == "full" else "val_hr"
 
 
 @dataclass
@@ -126,14 +127,13 @@ def search(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     split = leave_one_out(data, seed=seed)
-    metric = selection_metric(base)
-    field_name = metric  # EpochReport carries the same names
+    metric = SELECTION_METRIC[base.selection]  # an EpochReport field and a metrics name
 
     def objective(trial: optuna.Trial) -> float:
         config = suggest(trial, base)
 
         def on_epoch(report: EpochReport) -> None:
-            trial.report(float(getattr(report, field_name)), step=report.epoch)
+            trial.report(float(getattr(report, metric)), step=report.epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned()
 

@@ -78,10 +78,9 @@ def training_run_create(
         raise InvalidTrainingConfig(f"Unknown trigger {trigger!r}.")
     parsed = training_config_parse(config)
     triggered_by = user if user is not None and getattr(user, "pk", None) else None
-    if TrainingRun.objects.filter(worker_gone()).exists():
-        # A dead worker's run: take it back now (queued again, or ended) rather than refuse
-        # every trigger until the periodic reaper comes round.
-        training_runs_reap()
+    # A dead worker's run: take it back now (queued again, or ended) rather than refuse every
+    # trigger until the periodic reaper comes round (one query when there is none).
+    training_runs_reap()
     with transaction.atomic():
         busy = TrainingRun.objects.filter(status__in=IN_FLIGHT_STATUSES).values_list("pk").first()
         if busy:

@@ -9,8 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from recommender.engine.artifacts import META_FILE, sha256_file
-from recommender.engine.metrics import full_catalogue_metrics, sampled_metrics
-from recommender.engine.train import FitResult, Validator, evaluate
+from recommender.engine.train import SELECTION_METRIC, FitResult, Validator, evaluate
 from recommender.models import ModelVersion
 from recommender.registry import artifact_directory, load_version
 from recommender.services.errors import ModelVersionError
@@ -38,10 +37,11 @@ def activation_decision(
         logger.exception("active version %s could not be evaluated", active.pk)
         reason = str(exc)[:200]  # the decision column holds 300 characters
         return True, f"Activated: active version {active.pk} cannot be evaluated ({reason}).", {}
-    if result.config.selection == "sampled":
-        label, name = f"validation HR@{k} (99 sampled negatives)", "val_hr"
-    else:
-        label, name = f"full-catalogue validation NDCG@{k}", "val_full_ndcg"
+    name = SELECTION_METRIC[result.config.selection]
+    label = {
+        "val_hr": f"validation HR@{k} (99 sampled negatives)",
+        "val_full_ndcg": f"full-catalogue validation NDCG@{k}",
+    }[name]
     new_val, old_val = float(result.metrics[name]), baseline[f"active_{name}"]
     reported = (
         f"test HR@{k} {float(result.metrics['test_hr']):.4f} vs "
@@ -90,17 +90,13 @@ def _evaluate_version_on_split(version: ModelVersion, result: FitResult) -> dict
         return out
 
     split, k = result.split, result.config.top_k
-    val = Validator(split, k, seed=result.seed)
-    sampled = sampled_metrics(predict, split.val_users, split.val_items, split.val_candidates, k)
-    full = full_catalogue_metrics(
-        score_users, val.full_users, val.full_items, val.seen, split.n_items, k
-    )
+    val = Validator(split, k, seed=result.seed).score(predict, score_users)
     test = evaluate(predict, score_users, split, k, full=True)
     return {
-        "active_val_hr": float(sampled.hr),
-        "active_val_ndcg": float(sampled.ndcg),
-        "active_val_full_recall": float(full.hr),
-        "active_val_full_ndcg": float(full.ndcg),
+        "active_val_hr": val.hr,
+        "active_val_ndcg": val.ndcg,
+        "active_val_full_recall": val.full_recall,
+        "active_val_full_ndcg": val.full_ndcg,
         **{f"active_{name}": float(value) for name, value in test.items()},
     }
 
