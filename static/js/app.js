@@ -19,10 +19,20 @@
     return match ? decodeURIComponent(match[1]) : "";
   }
 
+  // One rating request at a time, in the order they were made: each answer's count of the
+  // user's ratings then includes every rating sent before it, so the last answer is the truth.
+  var queue = Promise.resolve();
   function postForm(form) {
+    var body = new FormData(form);
+    var sent = queue.then(function () { return send(form, body); });
+    queue = sent.catch(function () {});
+    return sent;
+  }
+
+  function send(form, body) {
     return fetch(form.action, {
       method: "POST",
-      body: new FormData(form),
+      body: body,
       credentials: "same-origin",
       headers: { "Accept": "application/json", "X-CSRFToken": csrfToken(form) }
     }).then(function (response) {
