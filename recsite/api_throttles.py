@@ -17,7 +17,11 @@ from rest_framework.request import Request
 
 
 def cache_count(cache: Any, key: str, timeout: int) -> int:
-    """Add one to a counter in the cache and return the new count, atomically."""
+    """Add one to a counter in the cache and return the new count, atomically. On Redis in one
+    round trip (recsite.cache.FailOpenRedisCache.count); elsewhere add, then incr."""
+    count = getattr(cache, "count", None)
+    if count is not None:
+        return int(count(key, timeout))
     cache.add(key, 0, timeout=timeout)
     try:
         return int(cache.incr(key))

@@ -130,3 +130,28 @@ def test_a_reachable_redis_is_used_as_the_cache(settings, site) -> None:
     assert cache.incr("recsite:count") == 1
     assert all(status in (200, 302) for _, status in _visit(site))
     assert redis.Redis.from_url(REDIS_URL).dbsize() > 2  # the throttles and lists went there
+
+
+def test_counting_on_redis_is_atomic_expires_and_fails_open(settings) -> None:
+    """The throttles' counter on Redis: one MULTI/EXEC per count, every count distinct under
+    parallel clients, the window's expiry set, and a count of 1 while Redis is away."""
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).flushdb()
+    except Exception as exc:
+        require_service("Redis", f"{REDIS_URL}: {exc}")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from recsite.api_throttles import cache_count
+
+    _redis_cache(settings, REDIS_URL)
+    with ThreadPoolExecutor(8) as pool:
+        counts = list(pool.map(lambda _: cache_count(cache, "recsite:window", 30), range(200)))
+    assert sorted(counts) == list(range(1, 201))
+    assert cache.get("recsite:window") == 200  # Django's own reads see the counter
+    ttl = redis.Redis.from_url(REDIS_URL).ttl(cache.make_key("recsite:window"))
+    assert 0 < ttl <= 30
+
+    _redis_cache(settings, f"redis://127.0.0.1:{closed_port()}/0")
+    assert [cache_count(cache, "recsite:window", 30) for _ in range(3)] == [1, 1, 1]
