@@ -23,3 +23,12 @@ forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1"
 limit_request_line = int(os.environ.get("GUNICORN_LIMIT_REQUEST_LINE", "8190"))  # its maximum
 limit_request_fields = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELDS", "100"))
 limit_request_field_size = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELD_SIZE", "32768"))
+
+
+def post_worker_init(worker: object) -> None:
+    """Before a worker takes traffic: load the active model and the catalog, so no request waits
+    the second or more that takes (later activations load in the background, see
+    recommender/registry.py). The app is loaded by now, so Django is set up."""
+    from recommender.serving.edge import serving_warm_up
+
+    serving_warm_up()

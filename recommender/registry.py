@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 from numpy.typing import NDArray
 
 from recommender.engine.config import NeuMFConfig
@@ -155,6 +155,11 @@ class ModelRegistry:
     active version's id (one indexed query), so an activation reaches running processes within
     that time. A version that fails to load is logged and skipped; serving keeps the previous
     loadable version, or none (cold start).
+
+    With RECSITE_MODEL_SWAP_IN_BACKGROUND, a process already serving a version loads a newly
+    activated one in a thread and keeps answering with the one it has until the load is done:
+    no request waits the second or more a load takes. The first load of a process is done in
+    place (gunicorn's post_worker_init does it before the worker takes traffic).
     """
 
     def __init__(self) -> None:
@@ -164,6 +169,7 @@ class ModelRegistry:
         self._serving: ServingModel | None = None
         self._checked_at = -float("inf")
         self._active: tuple[int, datetime | None] | None = None
+        self._loading: dict[int, threading.Thread] = {}
 
     def reset(self) -> None:
         with self._lock:
@@ -172,6 +178,12 @@ class ModelRegistry:
             self._serving = None
             self._checked_at = -float("inf")
             self._active = None
+            self._loading.clear()  # a thread still running finds its version unwanted
+
+    def wait_for_loads(self, timeout: float = 60.0) -> None:
+        """Wait for background loads started so far (tests, and the warm-up)."""
+        for thread in list(self._loading.values()):
+            thread.join(timeout)
 
     @property
     def failed_versions(self) -> list[int]:
@@ -206,6 +218,10 @@ class ModelRegistry:
         if served is None and now - self._failed.get(active_id, -float("inf")) >= (
             RETRY_FAILED_SECONDS
         ):
+            previous = self._serving
+            if previous is not None and settings.RECSITE_MODEL_SWAP_IN_BACKGROUND:
+                self._load_in_background(active_id)
+                return previous
             served = self._try_load(active_id)
         if served is not None:
             # Precompute finishes after activation: pick up its timestamp without a reload.
@@ -245,20 +261,53 @@ class ModelRegistry:
         logger.error("no loadable model version; serving cold-start recommendations")
         return None
 
-    def _try_load(self, version_id: int) -> ServingModel | None:
+    def _load_in_background(self, version_id: int) -> None:
+        if version_id in self._loading:
+            return
+        thread = threading.Thread(
+            target=self._background_load,
+            args=(version_id,),
+            name=f"recsite-load-version-{version_id}",
+            daemon=True,
+        )
+        self._loading[version_id] = thread
+        thread.start()
+
+    def _background_load(self, version_id: int) -> None:
         try:
-            version = ModelVersion.objects.select_related("training_run").get(pk=version_id)
-            served = load_version(version)
-        except Exception:
-            # Any failure (missing file, checksum, shapes, device) must not reach a request.
-            logger.exception("model version %s cannot be loaded; skipped", version_id)
+            served = _load_or_none(version_id)
+            with self._lock:
+                if self._loading.pop(version_id, None) is None:
+                    return  # reset() since it started: the registry no longer wants it
+                self._remember(version_id, served)
+                self._checked_at = -float("inf")  # the next request switches to it
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    def _try_load(self, version_id: int) -> ServingModel | None:
+        served = _load_or_none(version_id)
+        with self._lock:
+            self._remember(version_id, served)
+        return served
+
+    def _remember(self, version_id: int, served: ServingModel | None) -> None:
+        if served is None:
             self._failed[version_id] = time.monotonic()
-            return None
+            return
         self._failed.pop(version_id, None)
         self._loaded[version_id] = served
         while len(self._loaded) > KEEP_LOADED:
             self._loaded.popitem(last=False)
-        return served
+
+
+def _load_or_none(version_id: int) -> ServingModel | None:
+    try:
+        version = ModelVersion.objects.select_related("training_run").get(pk=version_id)
+        return load_version(version)
+    except Exception:
+        # Any failure (missing file, checksum, shapes, device) must not reach a request.
+        logger.exception("model version %s cannot be loaded; skipped", version_id)
+        return None
 
 
 registry = ModelRegistry()

@@ -206,6 +206,12 @@ RECSITE_DEVICE = env("RECSITE_DEVICE", default="auto")  # auto | cpu | cuda | mp
 RECSITE_TOP_K = env.int("RECSITE_TOP_K", default=50)
 # Users per precompute task: the chord's unit of work, shared by the workers.
 RECSITE_PRECOMPUTE_CHUNK_USERS = env.int("RECSITE_PRECOMPUTE_CHUNK_USERS", default=500)
+# Precompute a catalog of more than RECSITE_PRECOMPUTE_RETRIEVAL_ITEMS movies by candidate
+# retrieval (recommender/engine/retrieval.py): a cheap surrogate picks this many candidates per
+# user and the full model reranks them. 0 scores every movie for every user. Below the
+# threshold scoring every movie is cheap and the surrogate's fit (seconds per worker) is not.
+RECSITE_PRECOMPUTE_CANDIDATES = env.int("RECSITE_PRECOMPUTE_CANDIDATES", default=1000)
+RECSITE_PRECOMPUTE_RETRIEVAL_ITEMS = env.int("RECSITE_PRECOMPUTE_RETRIEVAL_ITEMS", default=20000)
 # An active version still without its lists this long after activation is precomputed again by
 # the periodic reaper (a worker was lost mid-precompute); a starting worker does it at once.
 RECSITE_PRECOMPUTE_STALL_SECONDS = env.int("RECSITE_PRECOMPUTE_STALL_SECONDS", default=1800)
@@ -237,6 +243,9 @@ RECSITE_TRAINING_STALE_SECONDS = env.float("RECSITE_TRAINING_STALE_SECONDS", def
 # How often a web process re-reads the active model version id and the catalog snapshot.
 RECSITE_REGISTRY_CHECK_SECONDS = env.float("RECSITE_REGISTRY_CHECK_SECONDS", default=2.0)
 RECSITE_CATALOG_CHECK_SECONDS = env.float("RECSITE_CATALOG_CHECK_SECONDS", default=1.0)
+# A web process serving a version loads a newly activated one in a thread and serves the old
+# one until it is ready, so no request waits for a load (recommender/registry.py).
+RECSITE_MODEL_SWAP_IN_BACKGROUND = env.bool("RECSITE_MODEL_SWAP_IN_BACKGROUND", default=True)
 MOVIELENS_DOWNLOAD_URL = env(
     "MOVIELENS_DOWNLOAD_URL", default="https://files.grouplens.org/datasets/movielens/"
 )

@@ -2,7 +2,7 @@
 the NumPy core (recommender/serving/ranking.py) once, and materialises the Movie objects.
 
 Public: recommendations_for_user (the API and the movie page), home_rows_for_user (the home
-page), similar_movies (More like this), result_memo_clear."""
+page), similar_movies (More like this), serving_warm_up, result_memo_clear."""
 
 from __future__ import annotations
 
@@ -151,6 +151,24 @@ def recommendations_for_user(
         (time.perf_counter() - started) * 1000,
     )
     return result
+
+
+def serving_warm_up() -> None:
+    """Load what a process's first request would otherwise wait for: the catalog snapshot, the
+    active model version and its view over the catalog. gunicorn calls it in each worker before
+    the worker takes traffic (gunicorn.conf.py). Never raises: a database that is not there yet
+    leaves the loading to the first request, as without a warm-up."""
+    started = time.perf_counter()
+    try:
+        served, _ = _served_and_aligned(catalog_snapshot())
+    except DatabaseError:
+        logger.exception("warm-up: the database is not reachable; the first request loads")
+        return
+    logger.info(
+        "warm-up: model version %s and the catalog ready in %.0f ms",
+        served.version_id if served else "-",
+        (time.perf_counter() - started) * 1000,
+    )
 
 
 def result_memo_clear() -> None:

@@ -109,6 +109,8 @@ def test_serves_pages_and_static_files_through_gunicorn_with_debug_off(
     server = start([str(SCRIPT)], env=env)
     try:
         server.wait_for(r"web\.1 .*Booting worker", timeout=180)
+        # Each worker warms up (catalog, active model) before it takes traffic.
+        server.wait_for(r"web\.1 .*warm-up: model version - and the catalog ready", timeout=60)
         server.wait_for(r"worker\.1 .*celery@\S+ ready\.", timeout=120)
         server.wait_for(r"beat\.1 .*beat: Starting", timeout=60)
         base = f"http://127.0.0.1:{port}"

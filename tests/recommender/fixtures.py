@@ -68,6 +68,9 @@ def serving_settings(settings, tmp_path: Path):
     settings.RECSITE_DEVICE = "cpu"
     settings.RECSITE_REGISTRY_CHECK_SECONDS = 0
     settings.RECSITE_CATALOG_CHECK_SECONDS = 0
+    # A new activation loads in place: a loading thread has its own connection, which cannot
+    # see a test's uncommitted versions (test_registry tests the background swap on its own).
+    settings.RECSITE_MODEL_SWAP_IN_BACKGROUND = False
     settings.RECSITE_COLD_START_RATINGS = 10
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
     return settings

@@ -94,6 +94,43 @@ def test_the_active_version_check_waits_its_interval(world: SyntheticWorld, serv
     assert serving_model().version_id != old.pk
 
 
+@pytest.mark.django_db(transaction=True)  # the loading thread reads with its own connection
+def test_a_running_process_answers_with_its_model_while_a_new_one_loads(
+    world: SyntheticWorld, serving_settings
+):
+    serving_settings.RECSITE_MODEL_SWAP_IN_BACKGROUND = True
+    old = train_version(world, seed=0)
+    user = _rated_user(world)
+    served_old = serving_model()
+    assert served_old.version_id == old.pk  # a process's first load is done in place
+    new = train_version(world, seed=1, activate=False)
+    activate_version(new)
+
+    # The request that notices the activation does not wait for the load.
+    assert serving_model() is served_old
+    assert len(recommendations_for_user(user, 10)) == 10
+    registry.wait_for_loads()
+    served_new = serving_model()
+    assert served_new.version_id == new.pk
+    assert not np.allclose(served_new.item_table, served_old.item_table)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_version_that_fails_to_load_in_the_background_leaves_the_old_one_serving(
+    world: SyntheticWorld, serving_settings
+):
+    serving_settings.RECSITE_MODEL_SWAP_IN_BACKGROUND = True
+    good = train_version(world, seed=0)
+    assert serving_model().version_id == good.pk
+    bad = train_version(world, seed=1, activate=False)
+    _corrupt(bad)
+    activate_version(bad)
+    serving_model()
+    registry.wait_for_loads()
+    assert serving_model().version_id == good.pk
+    assert bad.pk in registry.failed_versions
+
+
 def _corrupt(version: ModelVersion) -> Path:
     weights = artifact_directory(version) / "weights.npz"
     data = bytearray(weights.read_bytes())
@@ -114,6 +151,7 @@ def test_a_corrupted_artifact_falls_back_to_the_previous_version_and_logs(
 
     with caplog.at_level(logging.ERROR, logger="recommender.registry"):
         items = recommendations_for_user(user, 10)
+        registry.wait_for_loads()
     assert len(items) == 10
     assert serving_model().version_id == good.pk
     assert bad.pk in registry.failed_versions
