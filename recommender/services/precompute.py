@@ -1,14 +1,17 @@
 """The precomputed top-k lists of a model version.
 
 A version's users are cut into chunks (one Celery task each, in a chord); a chunk scores its
-users against every movie, applies the same taste shift as online serving, drops what they
-rated and writes their lists in one transaction; the chord's finish makes the lists visible.
+users against every movie (or, in a large catalog, against candidates a cheap surrogate
+retrieves, reranked by the model: recommender.engine.retrieval), applies the same taste shift
+as online serving, drops what they rated and writes their lists in one transaction; the
+chord's finish makes the lists visible.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -25,6 +28,8 @@ from ratings.models import Profile, Rating
 from recommender.coldstart import catalog_snapshot, taste_affinities
 from recommender.engine import coldstart as cs
 from recommender.engine.artifacts import read_meta
+from recommender.engine.neumf_numpy import sigmoid
+from recommender.engine.retrieval import Retriever
 from recommender.models import ModelVersion, Recommendation
 from recommender.registry import artifact_directory, load_version
 from recommender.services.training_runs import PUBLISH_RETRY
@@ -68,6 +73,35 @@ def _precompute_model(version: ModelVersion) -> tuple[Any, np.ndarray]:
     return served, in_catalog
 
 
+def _precompute_candidates(n_items: int) -> int:
+    """Candidates per user for a catalog of n_items; 0 scores every item (see settings)."""
+    n_candidates = int(settings.RECSITE_PRECOMPUTE_CANDIDATES)
+    if n_candidates <= 0 or n_items <= int(settings.RECSITE_PRECOMPUTE_RETRIEVAL_ITEMS):
+        return 0
+    return n_candidates
+
+
+_RETRIEVER_CACHE: dict[tuple[int, str], Retriever] = {}
+
+
+def _precompute_retriever(version: ModelVersion, served: Any) -> Retriever:
+    """The version's surrogate, fitted once per process (seconds at MovieLens-32M's shape)."""
+    key = (version.pk, version.checksum)
+    retriever = _RETRIEVER_CACHE.get(key)
+    if retriever is None:
+        started = time.perf_counter()
+        retriever = Retriever.of(
+            served.weights, served.config, served.item_table, served.user_table
+        )
+        _RETRIEVER_CACHE.clear()
+        _RETRIEVER_CACHE[key] = retriever
+        logger.info(
+            "version %s: retrieval surrogate fitted in %.1f s", version.pk,
+            time.perf_counter() - started,
+        )  # fmt: skip
+    return retriever
+
+
 def model_version_precompute_chunks(*, model_version_id: int) -> list[list[int]]:
     """The version's trained users (DB ids) in chunks, read from meta.json without the weights."""
     version = ModelVersion.objects.get(pk=model_version_id)
@@ -93,7 +127,6 @@ def recommendations_precompute_chunk(*, model_version_id: int, user_ids: Iterabl
     movie_ids = np.empty((0, 0), dtype=np.int64)
     top_scores = np.empty((0, 0), dtype=np.float32)
     if ids.shape[0] and k > 0:
-        probs = served.loaded.score_users(idx)  # [n, n_items]
         ratings = np.array(
             Rating.objects.filter(user_id__in=ids.tolist()).values_list(
                 "user_id", "movie_id", "score"
@@ -105,17 +138,34 @@ def recommendations_precompute_chunk(*, model_version_id: int, user_ids: Iterabl
         affinity = taste_affinities(
             catalog_snapshot(), served.items.ids, ids, ratings, _favourite_genres(ids)
         )
-        scores = cs.with_taste(cs.logits_from_probabilities(probs), affinity)
-        scores[:, ~in_catalog] = -np.inf
+        excluded = np.broadcast_to(~in_catalog, affinity.shape).copy()  # [n, n_items]
         rated = ratings[:, :2].astype(np.int64)
         r_item = served.items.index(rated[:, 1])
         keep = r_item >= 0
-        scores[np.searchsorted(ids, rated[keep, 0]), r_item[keep]] = -np.inf
+        excluded[np.searchsorted(ids, rated[keep, 0]), r_item[keep]] = True
+        n_candidates = _precompute_candidates(len(served.items))
+        if n_candidates:
+            # A few hundred candidates per user by a cheap surrogate, reranked by the model;
+            # the shift makes the items the taste shift lifts candidates too.
+            shift = np.where(excluded, -np.inf, cs.TASTE_GAIN * affinity).astype(np.float32)
+            retriever = _precompute_retriever(version, served)
+            items, z = retriever.candidate_logits(served.user_table[idx], n_candidates, shift)
+            affinity = np.take_along_axis(affinity, items, axis=1)  # [n, C]
+            excluded = np.take_along_axis(excluded, items, axis=1)
+            probs = sigmoid(z)  # as score_users would give them
+        else:
+            items = None
+            probs = served.loaded.score_users(idx)  # [n, n_items]
+        scores = cs.with_taste(cs.logits_from_probabilities(probs), affinity)
+        scores[excluded] = -np.inf
+        k = min(k, scores.shape[1])
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # [n, k] unordered
         top_scores = np.take_along_axis(scores, top, axis=1)
         order = np.argsort(-top_scores, axis=1, kind="stable")
         top = np.take_along_axis(top, order, axis=1)
         top_scores = np.take_along_axis(top_scores, order, axis=1)
+        if items is not None:
+            top = np.take_along_axis(items, top, axis=1)  # candidate columns to item indices
         movie_ids = served.items.ids[top]  # [n, k]
     with transaction.atomic():
         user_rows = get_user_model().objects.filter(pk__in=wanted.tolist()).order_by("pk")
