@@ -1,18 +1,20 @@
-"""Top-k over a large catalog by candidate retrieval and rerank: a bilinear surrogate of the NeuMF
+"""Top-k over a large catalog by candidate retrieval and rerank: a linear surrogate of the NeuMF
 logit picks a few hundred items per user with one matrix product per block of users, and the
 full model scores only those.
 
 Scoring every item runs the MLP tower once per (user, item) pair: about 700 multiply-adds a pair
 for the default config, 17.6 billion pairs at MovieLens-32M's shape. The surrogate is
 
-    s(u, i) = phi_u . A . psi_i,  phi_u = [p_gmf, a1_user, 1],  psi_i = [q_gmf * out_W, a1_item, 1]
+    s(u, i) = f_u . b_i,   f_u = [p_gmf, a1_user, 1, z(u, probe_1), ..., z(u, probe_P)]
 
-the same features the full model's first layer sees (neumf_numpy.ItemTerms), with A fitted by
-least squares to the model's own logits on pairs drawn from a sample of users' best items and
-from random items. The GMF term is exact in this form; the MLP tower's cross terms are what A
-learns. Retrieval ranks by log sigmoid(s) + shift, where shift is the caller's per-user, per-item
-term (the product's taste shift, -inf for excluded items), so items the shift lifts are among
-the candidates; the rerank returns exact logits, and the caller applies its own final score.
+the user's GMF factors and first-layer half (neumf_numpy.ItemTerms) and the full model's own
+logits on P fixed probe items, with each item's coefficients b_i fitted by ridge least squares
+to the model's logits of a sample of users. The GMF term is exact in this form; the probes carry
+what the MLP tower adds for a user (on a trained model they lift the share of its top 50 found
+among the first C far above the first layer's features alone). Retrieval ranks by
+log sigmoid(s) + shift, where shift is the caller's per-user, per-item term (the product's taste
+shift, -inf for excluded items), so items the shift lifts are candidates too; the rerank returns
+exact logits, and the caller applies its own final score.
 """
 
 from __future__ import annotations
@@ -32,27 +34,27 @@ IntArray = NDArray[np.int64]
 
 _RETRIEVE_CELLS = 1 << 22  # user x item cells per retrieval block (16 MiB of float32)
 _RERANK_CELLS = 1 << 14  # (user, candidate) pairs per rerank block: tower activations in cache
-FIT_USERS = 128  # sample users whose exact scores fit the surrogate
-FIT_TOP = 400  # of each, its best items by exact logit ...
-FIT_RANDOM = 100  # ... and this many random items
-RIDGE = 1e-6  # relative ridge on the normal equations (features are nearly collinear)
+FIT_USERS = 384  # sample users whose exact scores fit the surrogate (3 x its features)
+PROBES = 64  # items whose exact logits are user features
+RIDGE = 1e-4  # ridge on the normal equations, relative to their mean diagonal
 
 
 @dataclass(frozen=True)
 class Surrogate:
-    """A fitted bilinear surrogate: s = user_features(rows) @ item_vectors.T.
+    """A fitted surrogate: s = user_features(rows) @ item_vectors.T.
 
-    item_vectors [n_items, D_u] is psi_i @ A.T, computed once per model; D_u = G + l_1 + 1.
+    A user's features (D of them) are phi_u = [p_gmf, a1_user, 1] and the full model's logits
+    of the `probes` items; item_vectors [n_items, D] holds each item's regression coefficients.
     """
 
     item_vectors: F32
-    user_w1: F32 | None  # mlp_W1[:M] [M, l_1], the user half of the first layer (None: no MLP)
-    gd: int
-    md: int
+    probes: IntArray  # [P]
+    towers: Towers
+    terms: ItemTerms
 
     def user_features(self, user_rows: FloatArray) -> F32:
-        """phi [U, D_u] of user rows [U, G + M]: GMF factors, first-layer user half, 1."""
-        return _user_features(user_rows, self.gd, self.md, self.user_w1)
+        """Features [U, D] of user rows [U, G + M]."""
+        return _user_features(self.towers, self.terms, user_rows, self.probes)
 
     def scores(self, user_rows: FloatArray) -> F32:
         """Surrogate logits [U, n_items]."""
@@ -60,24 +62,15 @@ class Surrogate:
         return out
 
 
-def _user_features(rows: FloatArray, gd: int, md: int, user_w1: F32 | None) -> F32:
+def _user_features(towers: Towers, terms: ItemTerms, rows: FloatArray, probes: IntArray) -> F32:
+    gd, md = towers.gd, towers.md
     rows = np.asarray(rows, dtype=np.float32)
     parts = [rows[:, :gd]] if gd else []
-    if md and user_w1 is not None:
-        parts.append(rows[:, gd:] @ user_w1)  # [U, l_1] a1_user
+    if md and towers.n_hidden:
+        parts.append(rows[:, gd:] @ towers.dense["mlp_W1"][:md])  # [U, l_1] a1_user
     parts.append(np.ones((rows.shape[0], 1), np.float32))
-    return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
-
-
-def _item_features(terms: ItemTerms) -> F32:
-    parts: list[FloatArray] = []
-    if terms.gmf is not None:
-        parts.append(terms.gmf)  # [n_items, G]
-    if terms.a1 is not None:
-        parts.append(terms.a1)  # [n_items, l_1]
-    elif terms.mlp is not None:
-        parts.append(terms.mlp[:, None])  # [n_items, 1] a linear MLP tower
-    parts.append(np.ones((terms.n_items, 1), np.float32))
+    if probes.shape[0]:
+        parts.append(score_logits(towers, terms, rows, probes))  # [U, P]
     return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
 
 
@@ -88,39 +81,32 @@ def surrogate_fit(
     *,
     seed: int = 0,
     fit_users: int = FIT_USERS,
-    fit_top: int = FIT_TOP,
-    fit_random: int = FIT_RANDOM,
+    probes: int = PROBES,
 ) -> Surrogate:
-    """Fit A to the exact logits of `fit_users` sampled users over their `fit_top` best items
-    and `fit_random` random ones. user_table [n_users, G + M]; costs fit_users full scorings."""
+    """Regress every item's exact logit on the user features, over `fit_users` sampled users
+    (ridge least squares, one solve for all items). user_table [n_users, G + M]; costs
+    fit_users full scorings. The GMF term and the bias are linear in the features, so a GMF
+    model's surrogate is exact; the probes' logits carry what the MLP tower adds per user."""
     rng = np.random.default_rng(seed)
-    gd, md = towers.gd, towers.md
-    user_w1 = (
-        np.asarray(towers.dense["mlp_W1"][:md], dtype=np.float32)
-        if md and towers.n_hidden
-        else None
-    )
-    psi = _item_features(terms)  # [n_items, D_i]
     n_items = terms.n_items
     n_users = int(user_table.shape[0])
-    sample = rng.choice(n_users, size=min(fit_users, n_users), replace=False)
+    probe_items = np.sort(rng.choice(n_items, size=min(probes, n_items), replace=False))
+    if towers.md == 0:
+        probe_items = probe_items[:0]  # GMF: phi alone is exact
+    sample = np.sort(rng.choice(n_users, size=min(fit_users, n_users), replace=False))
     rows = np.asarray(user_table[sample], dtype=np.float32)  # [S, G + M]
-    phi = _user_features(rows, gd, md, user_w1)  # [S, D_u]
-    z = score_logits(towers, terms, rows).astype(np.float32)  # [S, n_items]
-    top = min(fit_top, n_items)
-    d_u, d_i = phi.shape[1], psi.shape[1]
-    gram = np.zeros((d_u * d_i, d_u * d_i), np.float64)
-    rhs = np.zeros(d_u * d_i, np.float64)
-    for s in range(phi.shape[0]):
-        best = np.argpartition(-z[s], top - 1)[:top] if top < n_items else np.arange(n_items)
-        items = np.unique(np.concatenate((best, rng.integers(0, n_items, size=fit_random))))
-        design = (phi[s][None, :, None] * psi[items][:, None, :]).reshape(items.shape[0], -1)
-        gram += design.T @ design  # float32 products, summed in float64
-        rhs += design.T @ z[s, items]
+    phi = _user_features(towers, terms, rows, probe_items).astype(np.float64)  # [S, D]
+    gram = phi.T @ phi  # [D, D]
     ridge = RIDGE * float(np.trace(gram)) / gram.shape[0]
-    a = np.linalg.solve(gram + ridge * np.eye(gram.shape[0]), rhs).reshape(d_u, d_i)
-    item_vectors = np.ascontiguousarray((psi @ a.T.astype(np.float32)).astype(np.float32))
-    return Surrogate(item_vectors=item_vectors, user_w1=user_w1, gd=gd, md=md)
+    inverse = np.linalg.inv(gram + ridge * np.eye(gram.shape[0]))  # [D, D]
+    solve = (inverse @ phi.T).astype(np.float32)  # [D, S]
+    item_vectors = np.empty((n_items, phi.shape[1]), np.float32)
+    block = max(1, _RETRIEVE_CELLS // max(rows.shape[0], 1))
+    for start in range(0, n_items, block):
+        items = np.arange(start, min(start + block, n_items))
+        z = score_logits(towers, terms, rows, items)  # [S, b]
+        item_vectors[start : start + items.shape[0]] = (solve @ z).T
+    return Surrogate(item_vectors=item_vectors, probes=probe_items, towers=towers, terms=terms)
 
 
 def log_sigmoid(z: FloatArray) -> F32:

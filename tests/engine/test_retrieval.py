@@ -75,13 +75,13 @@ def test_with_every_item_a_candidate_the_logits_are_score_logits_exactly() -> No
 
 
 def test_the_surrogate_of_a_gmf_model_is_exact() -> None:
-    """GMF is bilinear in the surrogate's features, so retrieval alone finds the true top."""
+    """GMF is linear in the surrogate's features, so retrieval alone finds the true top."""
     config = NeuMFConfig(model="gmf")
     weights = {k: v * 50 for k, v in init_weights(40, 300, config, seed=4).items()}
     r = _retriever(weights, config)
     rows = _tables(weights, "user")
     exact = score_logits(r.towers, r.terms, rows)
-    np.testing.assert_allclose(r.surrogate.scores(rows), exact, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(r.surrogate.scores(rows), exact, atol=1e-2)  # the ridge
     got = retrieval.retrieve(r.surrogate, rows, 20)
     assert retrieval.recall_at(_top(exact, 10), got) == 1.0
 
