@@ -40,9 +40,21 @@ Weights = dict[str, FloatArray]
 # throw the fused towers off their optimum. Both backends implement Adam only, so we keep Adam
 # and take a learning rate ten times smaller (config.extra["pretrain_lr"] overrides it).
 PRETRAIN_LR_FACTOR = 0.1
-# Full-catalogue validation scores at most this many validation users (a fixed random subset),
-# so that each epoch's check stays cheap on a 200,000-user catalogue.
-FULL_VALIDATION_USERS = 20_000
+# Full-catalogue metrics score every movie for each user they cover. Validation (every epoch)
+# and the final test cover every user while that costs at most FULL_EVAL_PAIRS (user, movie)
+# pairs, else a fixed random subset of that size and never fewer than FULL_EVAL_MIN_USERS users:
+# all of ML-1M (6,040 x 3,706 = 22 M pairs), 1,000 users at ML-32M's 87,585 movies, where all
+# 200,948 would cost 17.6 billion pairs, as much as the whole precompute, per epoch.
+FULL_EVAL_PAIRS = 50_000_000
+FULL_EVAL_MIN_USERS = 1_000
+
+
+def full_eval_rows(n_rows: int, n_items: int, seed: int) -> NDArray[np.int64]:
+    """Which of n_rows held-out users full-catalogue metrics cover (sorted, fixed by seed)."""
+    cap = max(FULL_EVAL_MIN_USERS, FULL_EVAL_PAIRS // max(n_items, 1))
+    if n_rows <= cap:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng(seed).choice(n_rows, cap, replace=False))
 
 
 class TrainingDiverged(ValueError):
@@ -143,8 +155,10 @@ def evaluate(
     *,
     full: bool = True,
 ) -> dict[str, float]:
-    """Test metrics of any scorer: sampled HR/NDCG@K and, if `full`, full-catalogue Recall/NDCG@K
-    with each user's train and validation items excluded (everything seen before the test item)."""
+    """Test metrics of any scorer: sampled HR/NDCG@K over every test user and, if `full`,
+    full-catalogue Recall/NDCG@K with each user's train and validation items excluded
+    (everything seen before the test item), over the users of full_eval_rows (all of them
+    unless the catalogue is large)."""
     sampled = sampled_metrics(predict, split.test_users, split.test_items, split.test_candidates, k)
     out = {"test_hr": sampled.hr, "test_ndcg": sampled.ndcg}
     if full:
@@ -153,10 +167,10 @@ def evaluate(
             np.concatenate((split.train_items, split.val_items)),
             split.n_users,
         )
-        top = np.empty((split.test_users.shape[0], min(k, split.n_items)), dtype=np.int64)
-        ranks = full_catalogue_ranks(
-            score_users, split.test_users, split.test_items, seen, split.n_items, top=top
-        )
+        rows = full_eval_rows(split.test_users.shape[0], split.n_items, seed=0)
+        users, items = split.test_users[rows], split.test_items[rows]
+        top = np.empty((users.shape[0], min(k, split.n_items)), dtype=np.int64)
+        ranks = full_catalogue_ranks(score_users, users, items, seen, split.n_items, top=top)
         ranked = hr_ndcg_from_ranks(ranks, k)
         spread = personalisation(top, np.bincount(split.train_items, minlength=split.n_items))
         out.update(
@@ -191,17 +205,12 @@ class Validation:
 
 class Validator:
     """Scores a model on the split's validation items, sampled and full-catalogue. The full
-    ranking masks each user's training items and covers at most FULL_VALIDATION_USERS users
-    (a fixed subset drawn with `seed`, the same for every epoch)."""
+    ranking masks each user's training items and covers the users of full_eval_rows (a fixed
+    subset drawn with `seed` in a large catalogue, the same for every epoch)."""
 
     def __init__(self, split: Split, k: int, *, seed: int) -> None:
         self.split, self.k = split, k
-        n_val = split.val_users.shape[0]
-        rows = np.arange(n_val)
-        if n_val > FULL_VALIDATION_USERS:
-            rows = np.sort(
-                np.random.default_rng(seed).choice(n_val, FULL_VALIDATION_USERS, replace=False)
-            )
+        rows = full_eval_rows(split.val_users.shape[0], split.n_items, seed)
         self.full_users = split.val_users[rows]
         self.full_items = split.val_items[rows]
         self.seen = SeenItems(split.train_users, split.train_items, split.n_users)

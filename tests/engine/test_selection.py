@@ -10,7 +10,14 @@ from recommender.engine.config import NeuMFConfig
 from recommender.engine.data import synthetic_planted
 from recommender.engine.metrics import personalisation, top_k_items
 from recommender.engine.split import leave_one_out
-from recommender.engine.train import FULL_VALIDATION_USERS, Validator, evaluate, fit
+from recommender.engine.train import (
+    FULL_EVAL_MIN_USERS,
+    FULL_EVAL_PAIRS,
+    Validator,
+    evaluate,
+    fit,
+    full_eval_rows,
+)
 
 
 def test_top_k_items_are_the_best_columns_best_first() -> None:
@@ -41,12 +48,23 @@ def test_test_metrics_report_coverage_and_popularity_of_the_lists() -> None:
     assert metrics["test_popularity_percentile"] > 85.0
 
 
-def test_full_validation_covers_a_fixed_subset_of_a_large_validation_set() -> None:
+def test_full_validation_covers_every_user_of_a_small_catalogue() -> None:
     data = synthetic_planted(n_users=300, n_items=120, seed=4)
     split = leave_one_out(data, seed=4)
     validator = Validator(split, 10, seed=4)
     np.testing.assert_array_equal(validator.full_users, split.val_users)
-    assert FULL_VALIDATION_USERS >= 10_000  # small data sets are validated whole
+
+
+def test_full_catalogue_metrics_cover_a_fixed_subset_of_a_large_catalogue() -> None:
+    # ML-1M is scored whole; at ML-32M's shape a fixed subset within the pair budget.
+    np.testing.assert_array_equal(full_eval_rows(6_040, 3_706, seed=0), np.arange(6_040))
+    rows = full_eval_rows(200_948, 87_585, seed=0)
+    assert rows.shape[0] == max(FULL_EVAL_MIN_USERS, FULL_EVAL_PAIRS // 87_585)
+    assert rows.shape[0] * 87_585 <= max(FULL_EVAL_PAIRS, FULL_EVAL_MIN_USERS * 87_585)
+    assert np.all(np.diff(rows) > 0)  # sorted and distinct
+    assert rows[-1] < 200_948
+    np.testing.assert_array_equal(rows, full_eval_rows(200_948, 87_585, seed=0))
+    assert not np.array_equal(rows, full_eval_rows(200_948, 87_585, seed=1))
 
 
 def test_fit_reports_full_catalogue_validation_of_the_kept_epoch() -> None:
