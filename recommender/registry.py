@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import platform
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -62,10 +64,17 @@ class ServingModel:
         return None if idx < 0 else self.user_table[idx]
 
 
+def _accelerator_possible() -> bool:
+    """An NVIDIA driver is loaded or this is Apple silicon: only then is torch worth importing
+    to look (an import costs a web process about 180 MiB)."""
+    nvidia = Path("/proc/driver/nvidia/version").exists() or Path("/dev/nvidiactl").exists()
+    return nvidia or (sys.platform == "darwin" and platform.machine() == "arm64")
+
+
 def resolve_device(requested: str) -> str:
     """settings.RECSITE_DEVICE to a device: auto tries CUDA, then MPS, then the CPU."""
     name = (requested or "auto").strip().lower()
-    if name == "cpu":
+    if name == "cpu" or (name == "auto" and not _accelerator_possible()):
         return "cpu"
     try:
         import torch  # the registry and the torch backend are the only places that import it

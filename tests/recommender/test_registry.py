@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -265,6 +266,24 @@ def test_device_resolution():
     assert resolve_device("auto") == (expected or "cpu")
     if not torch.cuda.is_available():
         assert resolve_device("cuda") == "cpu"  # asked for, absent: the CPU, with a warning
+
+
+def test_auto_on_a_host_without_an_accelerator_does_not_import_torch():
+    """torch costs a web process about 180 MiB; on a host with no NVIDIA driver and no Apple
+    silicon "auto" answers the CPU without importing it (a fresh interpreter, as a worker)."""
+    code = (
+        "import sys, django; django.setup()\n"
+        "from recommender.registry import _accelerator_possible, resolve_device\n"
+        "print(resolve_device('auto'), _accelerator_possible(), 'torch' in sys.modules)"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "recsite.settings"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=settings.BASE_DIR, timeout=120, check=True)  # fmt: skip
+    device, possible, imported = out.stdout.split()
+    if possible == "False":
+        assert (device, imported) == ("cpu", "False")
+    else:
+        assert imported == "True"  # it looked
 
 
 @pytest.mark.gpu
