@@ -421,10 +421,6 @@ class NeuMFNumpy:
         self._dense_grad, self._grad_views = self._flat_buffer()
         n_hidden = len(config.mlp_layers) - 1 if self._md else 0
         self._towers = Towers(gd=self._gd, md=self._md, n_hidden=n_hidden, dense=self._views)
-        self._user_m = np.zeros_like(self._user_table)
-        self._user_v = np.zeros_like(self._user_table)
-        self._item_m = np.zeros_like(self._item_table)
-        self._item_v = np.zeros_like(self._item_table)
         self._dense_m = np.zeros_like(self._dense)
         self._dense_v = np.zeros_like(self._dense)
         self._t = 0
@@ -469,8 +465,14 @@ class NeuMFNumpy:
             self._item_table[:, gd:] = weights["mlp_item"]
         for name, view in self._views.items():
             view[...] = weights[name]
-        for state in (self._user_m, self._user_v, self._item_m, self._item_v):
-            state.fill(0.0)
+        # Fresh zeroed moments rather than fill(0): the embedding moments are as large as the
+        # tables, and pages of a new zeroed array take no memory until a training step writes
+        # them, so a model loaded only to score (a web process) never holds them.
+        users, items = self._user_table, self._item_table
+        self._user_m = np.zeros(users.shape, users.dtype)  # np.zeros, not zeros_like, which
+        self._user_v = np.zeros(users.shape, users.dtype)  # writes every page
+        self._item_m = np.zeros(items.shape, items.dtype)
+        self._item_v = np.zeros(items.shape, items.dtype)
         self._dense_m.fill(0.0)
         self._dense_v.fill(0.0)
         self._t = 0
