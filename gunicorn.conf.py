@@ -28,7 +28,13 @@ limit_request_field_size = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELD_SIZE
 def post_worker_init(worker: object) -> None:
     """Before a worker takes traffic: load the active model and the catalog, so no request waits
     the second or more that takes (later activations load in the background, see
-    recommender/registry.py). The app is loaded by now, so Django is set up."""
+    recommender/registry.py). recsite.wsgi has set Django up by now; an app that starts it
+    lazily (the load benchmark's) has it set up here."""
+    import django
+    from django.apps import apps
+
+    if not apps.ready:
+        django.setup()
     from recommender.serving.edge import serving_warm_up
 
     serving_warm_up()
