@@ -39,9 +39,14 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings")
 
 logger = logging.getLogger("load_recommendations")
-TOKENS_FILE = ROOT / "var" / "bench" / "load_tokens.json"
+# One token file per database (the last part of DATABASE_URL), so set-ups of several catalogs
+# can be measured side by side.
+_DATABASE = os.environ.get("DATABASE_URL", "sqlite").rstrip("/").rsplit("/", 1)[-1]
+TOKENS_FILE = ROOT / "var" / "bench" / f"load_tokens-{_DATABASE}.json"
 BENCH_PATH = "/bench/recommendations/"
 API_PATH = "/api/v1/me/recommendations/"
+BENCH_APP = "benchmarks.load_recommendations:app"
+PRODUCTION_APP = "recsite.wsgi:application"
 
 
 # -- the view gunicorn serves (module-level so `gunicorn benchmarks.load_recommendations:app`) ---
@@ -116,6 +121,24 @@ app = _LazyApp()
 # -- setup ------------------------------------------------------------------------------------
 
 
+# A synthetic release with ML-32M's 87,585 movies and fewer raters (training on all 32M ratings
+# is a job for the workers, not for a setup step): serving pays for every movie of the catalog.
+CATALOGS = {"32m-movies": (20_000, 87_585, 2_000_000)}  # users, movies, ratings
+
+
+def _import_synthetic(shape: tuple[int, int, int], seed: int) -> None:
+    import tempfile
+
+    from django.core.management import call_command
+
+    from benchmarks.synthetic_movielens import Shape, write_release
+
+    with tempfile.TemporaryDirectory() as folder:
+        logger.info("writing a synthetic release: %s users, %s movies, %s ratings", *shape)
+        write_release(Path(folder), Shape(*shape), seed)
+        call_command("import_movielens", folder, verbosity=1)
+
+
 def setup(args: argparse.Namespace) -> None:
     import django
 
@@ -145,7 +168,10 @@ def setup(args: argparse.Namespace) -> None:
 
     call_command("migrate", verbosity=0)
     if not Movie.objects.exists():
-        call_command("import_movielens", verbosity=1)
+        if args.catalog == "bundled":
+            call_command("import_movielens", verbosity=1)
+        else:
+            _import_synthetic(CATALOGS[args.catalog], args.seed)
     user_model = get_user_model()
     rng = random.Random(args.seed)
     sources = list(
@@ -310,6 +336,22 @@ end
 """
 
 
+def _worker_memory(master_pid: int) -> str:
+    """Resident memory of gunicorn's workers (children of the master), from /proc."""
+    sizes = []
+    for child in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = dict(
+                line.split(":", 1) for line in (child / "status").read_text().splitlines()
+            )
+        except (OSError, ValueError):
+            continue
+        if int(fields.get("PPid", "0").strip()) == master_pid and "VmRSS" in fields:
+            sizes.append(int(fields["VmRSS"].split()[0]) / 1024)  # kB -> MiB
+    listed = ", ".join(f"{size:.0f}" for size in sorted(sizes))
+    return f"{len(sizes)} workers, resident MiB: {listed}"
+
+
 def _run_wrk(args: argparse.Namespace, url: str, tokens: dict[str, list[str]]) -> None:
     """wrk (C, one thread) as the load generator: Python client threads would take a good part
     of the two cores from the server. An unreported 3 s run, then three measured ones: every
@@ -352,17 +394,26 @@ def run(args: argparse.Namespace) -> None:
     env = dict(os.environ)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = "1"  # one BLAS thread per worker: workers are the parallelism
+    conf_workers = not args.workers  # gunicorn.conf.py decides; read its choice for the report
+    if conf_workers:
+        import runpy
+
+        args.workers = int(runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"])
     server = None
+    if args.production:
+        # gunicorn.conf.py's defaults (workers, warm-up) on the project's own WSGI app, the
+        # cache on Redis as .env.example suggests; no access log on the measured path's output.
+        env.setdefault("CACHE_URL", "redis://127.0.0.1:6379/14")
+        env.update(DJANGO_PRODUCTION="1", DJANGO_SECRET_KEY="load-bench-" + "k" * 40,
+                   DJANGO_ALLOWED_HOSTS="127.0.0.1", DJANGO_SECURE_SSL_REDIRECT="0")  # fmt: skip
     if not args.no_server:
         command = [
             sys.executable,
             "-m",
             "gunicorn",
-            "benchmarks.load_recommendations:app",
+            PRODUCTION_APP if args.production else BENCH_APP,
             "--bind",
             f"127.0.0.1:{args.port}",
-            "--workers",
-            str(args.workers),
             "--worker-class",
             args.worker_class,
             "--threads",
@@ -370,6 +421,8 @@ def run(args: argparse.Namespace) -> None:
             "--log-level",
             "warning",
         ]
+        if not conf_workers:
+            command += ["--workers", str(args.workers)]
         if args.server_cpus:
             # Pin the server to these cores (the "2 cores" of the target); the clients run on the
             # rest, so they do not steal the server's time.
@@ -398,8 +451,12 @@ def run(args: argparse.Namespace) -> None:
                 warm.append(ms)
         print(f"warm-up (model load, fold-in, first request per worker): {_percentiles(warm)}")
 
+        if server is not None:
+            print(f"web processes: {_worker_memory(server.pid)}")
         if args.client == "wrk":
             _run_wrk(args, url, tokens)
+            if server is not None:
+                print(f"web processes after the load: {_worker_memory(server.pid)}")
             return
         jobs = [(kind, t) for kind in ("precomputed", "online") for t in tokens[kind]]
         latencies: dict[str, list[float]] = {"precomputed": [], "online": []}
@@ -455,13 +512,24 @@ def main() -> None:
     p_setup.add_argument("--users", type=int, default=40, help="users of each kind")
     p_setup.add_argument("--epochs", type=int, default=5)
     p_setup.add_argument("--seed", type=int, default=0)
+    p_setup.add_argument(
+        "--catalog",
+        choices=["bundled", *CATALOGS],
+        default="bundled",
+        help="ml-latest-small, or a synthetic release with ML-32M's 87,585 movies",
+    )
     p_run = sub.add_parser("run", help="serve with gunicorn and measure")
     p_run.add_argument("--clients", type=int, default=20)
     p_run.add_argument("--requests", type=int, default=3000, help="total, across all clients")
     p_run.add_argument(
         "--think-ms", type=float, default=0.0, help="pause between a client's requests"
     )
-    p_run.add_argument("--workers", type=int, default=2)
+    p_run.add_argument("--workers", type=int, default=0, help="0: gunicorn.conf.py's default")
+    p_run.add_argument(
+        "--production",
+        action="store_true",
+        help="recsite.wsgi with DJANGO_PRODUCTION=1 and the cache on Redis (CACHE_URL)",
+    )
     p_run.add_argument("--worker-class", default="sync")
     p_run.add_argument("--threads", type=int, default=1)
     p_run.add_argument("--port", type=int, default=8765)
