@@ -71,6 +71,9 @@ class Command(BaseCommand):
                 f"in {summary.seconds:.1f} s."
             )
         )
+        self.stdout.write(
+            "Phases: " + ", ".join(f"{name} {s:.1f} s" for name, s in summary.phases.items())
+        )
 
     def _download(self, name: str) -> Path:
         target_dir = settings.VAR_DIR / "datasets"
