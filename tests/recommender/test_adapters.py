@@ -18,13 +18,13 @@ pytestmark = pytest.mark.django_db
 T0 = datetime(2001, 9, 9, 1, 46, 40, tzinfo=UTC)  # 1,000,000,000 s
 
 
-def _rate_a_small_world() -> list[tuple[int, int, int, float]]:
+def _rate_a_small_world(micros_step: int = 0) -> list[tuple[int, int, int, float]]:
     users = UserFactory.create_batch(3)
     movies = MovieFactory.create_batch(4)
     expected = []
     for k, (u, m) in enumerate([(0, 0), (0, 2), (1, 1), (1, 2), (1, 3), (2, 0), (2, 3)]):
         score = Decimal(k % 10 + 1) / 2
-        rated_at = T0 + timedelta(days=k, seconds=k)
+        rated_at = T0 + timedelta(days=k, seconds=k, microseconds=k * micros_step)
         RatingFactory(user=users[u], movie=movies[m], score=score, rated_at=rated_at)
         expected.append((users[u].pk, movies[m].pk, int(rated_at.timestamp()), float(score)))
     return expected
@@ -53,8 +53,8 @@ def test_snapshot_holds_every_rating_with_its_time_and_score() -> None:
 def test_copy_reads_the_same_arrays_as_the_orm_in_small_pieces(monkeypatch) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("COPY is Postgres only: set DATABASE_URL=postgres://...")
-    _rate_a_small_world()
-    until = T0 + timedelta(days=4, seconds=4)  # the last two ratings are later
+    _rate_a_small_world(micros_step=150_000)  # fractions of a second round alike both ways
+    until = T0 + timedelta(days=4, seconds=4, microseconds=600_000)  # the last two are later
     monkeypatch.setattr(adapters, "COPY_PARSE_BYTES", 70)  # rows split across writes
 
     by_copy = adapters._rating_arrays_copy(until)
