@@ -453,7 +453,7 @@ def _insert_ratings(cursor: CursorWrapper, staged: int, phases: _Phases) -> int:
     """Move the staged ratings into ratings_rating; of two ratings of one pair the file's first
     wins. A bulk load (see the module's docstring) goes without the table's indexes and keys;
     should the file rate one pair twice, it is undone and the ratings go in the ordinary way."""
-    if connection.vendor == "postgresql" and staged > _estimated_rows(cursor, "ratings_rating"):
+    if connection.vendor == "postgresql" and _fewer_rows_than(cursor, "ratings_rating", staged):
         added = _insert_ratings_bulk(cursor, phases)
         if added is not None:
             return added
@@ -507,12 +507,10 @@ def _timestamps() -> list[datetime]:
     return [now, now]  # created, updated
 
 
-def _estimated_rows(cursor: CursorWrapper, table: str) -> int:
-    cursor.execute(
-        "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass", [table]
-    )
-    row = cursor.fetchone()
-    return int(row[0]) if row else 0
+def _fewer_rows_than(cursor: CursorWrapper, table: str, limit: int) -> bool:
+    """Whether `table` holds fewer than `limit` rows, counting no further than that."""
+    cursor.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} LIMIT %s) AS head", [limit])
+    return int(cursor.fetchone()[0]) < limit
 
 
 @contextmanager
@@ -533,6 +531,10 @@ def _without_indexes_and_keys(cursor: CursorWrapper, table: str, phases: _Phases
         [table],
     )
     indexes = cursor.fetchall()
+    # A table with deferred checks pending (movies deleted by --replace) cannot gain a foreign
+    # key: run those checks now, as the commit would.
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     for name, _, _ in constraints:
         cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
     for name, _ in indexes:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from catalog.models import Genre, Movie
 from ratings.importer import movielens_import
@@ -249,3 +250,94 @@ def test_a_csv_cut_off_mid_line_names_the_last_line(tmp_path: Path) -> None:
 
     with pytest.raises(MovieLensFormatError, match=r"ratings.csv line 8: expected 4 fields"):
         movielens_import(folder)
+
+
+def _rating_structures() -> set[tuple[str, str]]:
+    """ratings_rating's indexes and constraints on Postgres, by name and definition."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'ratings_rating' "
+            "UNION SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'ratings_rating'::regclass"
+        )
+        return set(cursor.fetchall())
+
+
+def test_a_bulk_load_ends_with_every_index_and_key_of_the_ratings_table(tmp_path: Path) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("the bulk load is Postgres only: set DATABASE_URL=postgres://...")
+    before = _rating_structures()
+
+    summary = movielens_import(files.write_csv_release(tmp_path / "small"))
+
+    assert {"unique", "indexes", "foreign_keys"} <= set(summary.phases)  # it was a bulk load
+    assert _rating_structures() == before
+    assert len(before) >= 9  # pk, unique pair, 5 indexes, 2 foreign keys, score check
+
+
+def test_phases_say_where_the_time_went(tmp_path: Path) -> None:
+    out = StringIO()
+    call_command(
+        "import_movielens", str(files.write_csv_release(tmp_path / "s")), stdout=out, verbosity=1
+    )
+
+    summary = movielens_import(files.write_csv_release(tmp_path / "s"))
+    assert {"movies", "stage", "check", "raters", "ratings", "movie_stats"} <= set(summary.phases)
+    assert all(seconds >= 0 for seconds in summary.phases.values())
+    assert "Phases: movies " in out.getvalue()
+
+
+def test_a_pair_rated_twice_in_a_file_keeps_the_first_rating(tmp_path: Path) -> None:
+    good = [f"{u},{m},{s},{t}" for u, m, s, t in files.RATINGS]
+    folder = files.write_csv_release(tmp_path / "twice", ratings=[*good, "1,1,0.5,964990000"])
+
+    summary = movielens_import(folder)
+
+    assert summary.ratings_added == len(files.RATINGS)
+    first = Rating.objects.get(user__profile__movielens_id=1, movie__movielens_id=1)
+    assert first.score == Decimal("4.0")
+    assert Movie.objects.get(movielens_id=1).rating_count == 2
+
+
+def test_blank_lines_in_a_csv_are_skipped_as_the_reader_skips_them(tmp_path: Path) -> None:
+    good = [f"{u},{m},{s},{t}" for u, m, s, t in files.RATINGS]
+    folder = files.write_csv_release(tmp_path / "blank", ratings=[*good[:2], "", *good[2:], ""])
+
+    summary = movielens_import(folder)
+
+    assert summary.ratings_added == len(files.RATINGS)
+
+
+def test_a_csv_release_in_a_zip_is_read_directly(tmp_path: Path) -> None:
+    folder = files.write_csv_release(tmp_path / "small")
+    archive = files.zip_release(folder, tmp_path / "small.zip", "ml-latest-small")
+
+    summary = movielens_import(archive)
+
+    assert summary.ratings_added == len(files.RATINGS) + len(files.HALF_STAR_RATINGS)
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "reason"),
+    [
+        ("1,2,4.0,96498x703", "timestamp '96498x703' is not an integer"),
+        ("1,2,4.0,964982703,7", "expected 4 fields"),
+        ("1,2,4.25,964982703", "not 0.5 to 5.0"),
+        ("0,2,4.0,964982703", "ids must be positive"),
+        ('1,2,"4.0,964982703', "rating '\"4.0' is not a number"),
+    ],
+)
+def test_a_bad_line_deep_in_a_large_file_is_named_and_changes_nothing(
+    tmp_path: Path, bad_line: str, reason: str
+) -> None:
+    """Past COPY's first buffers, on Postgres; to COPY a quote that never closes would swallow
+    the rest of the file."""
+    good = [f"{u},{m},3.0,{964982703 + u}" for u in range(1, 3001) for m in (1, 2, 3, 4)]
+    folder = files.write_csv_release(tmp_path / "large", ratings=[*good, bad_line, *good[:50]])
+
+    with pytest.raises(MovieLensFormatError) as excinfo:
+        movielens_import(folder)
+
+    assert f"ratings.csv line {len(good) + 2}: " in str(excinfo.value)
+    assert reason in str(excinfo.value)
+    assert _counts() == (0, 0, 0, 0)
