@@ -65,7 +65,14 @@ def database_size(url: str) -> int:
         return int(cursor.fetchone()[0])
 
 
-def measure(shape: str, data: Path, server: str, database: str, seed: int) -> None:
+def measure(shape: str, data: Path, server: str, database: str, seed: int, parts: str) -> None:
+    if parts in ("both", "import"):
+        measure_import(shape, data, server, database, seed)
+    if parts in ("both", "snapshot"):
+        measure_snapshot(shape, f"{server}/{database}")
+
+
+def measure_import(shape: str, data: Path, server: str, database: str, seed: int) -> None:
     folder = data / f"{shape}-seed{seed}"
     if not (folder / "ratings.csv").exists():
         # In a child: a child's peak RSS starts from its parent's, which must stay small.
@@ -89,8 +96,12 @@ def measure(shape: str, data: Path, server: str, database: str, seed: int) -> No
     phases = next((line for line in out.splitlines() if line.startswith("Phases:")), "")
     print(
         f"{shape}: import {seconds:.1f} s, {n / seconds:,.0f} ratings/s, peak RSS {rss:,} MiB, "
-        f"database {database_size(url) / 2**30:.2f} GiB\n  {phases}"
+        f"database {database_size(url) / 2**30:.2f} GiB\n  {phases}",
+        flush=True,
     )
+
+
+def measure_snapshot(shape: str, url: str) -> None:
     seconds, rss, out = run_child(["manage.py", "shell", "-c", SNAPSHOT], url)
     result = json.loads(out.strip().splitlines()[-1])
     print(
@@ -110,11 +121,14 @@ def main() -> None:
         "--keep", action="append", default=[], metavar="SHAPE=DB", help="database for a shape"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--only", choices=("import", "snapshot"), help="one half (snapshot: of the kept database)"
+    )
     args = parser.parse_args()
     named = dict(item.split("=", 1) for item in args.keep)
     for shape in args.shape or ["1m"]:
         database = named.get(shape, f"{args.prefix}{shape.replace('-', '_')}")
-        measure(shape, args.data, args.server, database, args.seed)
+        measure(shape, args.data, args.server, database, args.seed, args.only or "both")
 
 
 if __name__ == "__main__":
