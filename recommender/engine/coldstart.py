@@ -42,17 +42,28 @@ def normalise(scores: FloatArray) -> F32:
     """Dense-rank scores onto [0, 1] (ties share a value): NCF probabilities crowd near 0 and
     popularity is heavy-tailed, so ranks are the one scale on which the two can be averaged.
     scores: [n]; returns [n] float32; a constant vector maps to all 0.5."""
-    values = np.asarray(scores, dtype=np.float64)
+    values = np.asarray(scores)
+    if values.dtype != np.float32:  # float32 scores sort as they are: the same ranks, faster
+        values = values.astype(np.float64)
     if values.size == 0:
         return np.zeros(0, np.float32)
     finite = np.isfinite(values)
     if not finite.all():  # -inf marks "never": below every real score
         floor = float(values[finite].min()) - 1.0 if finite.any() else 0.0
-        values = np.where(finite, values, floor)
-    uniq, inverse = np.unique(values, return_inverse=True)
-    if uniq.shape[0] == 1:
+        values = np.where(finite, values, np.asarray(floor, values.dtype))
+    # np.unique(return_inverse=True) written out: one argsort, a gather and a cumsum over the
+    # catalogue (half its time at 87,585 movies, where it ran twice per online request).
+    order = np.argsort(values)  # [n]
+    ordered = values[order]
+    new = np.empty(values.shape[0], dtype=bool)  # [n] a value unlike the one before it
+    new[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    dense = np.cumsum(new) - 1  # [n] dense rank in sorted order
+    top = int(dense[-1])
+    if top == 0:
         return np.full(values.shape[0], 0.5, np.float32)
-    out: F32 = (inverse / (uniq.shape[0] - 1)).astype(np.float32)
+    out: F32 = np.empty(values.shape[0], np.float32)
+    out[order] = dense / top
     return out
 
 

@@ -59,6 +59,20 @@ def test_normalise_keeps_order_and_ties_and_puts_never_at_the_bottom():
     assert cs.normalise(np.array([2.0, 2.0])).tolist() == [0.5, 0.5]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_normalise_is_the_dense_rank_over_the_largest_rank(dtype):
+    rng = np.random.default_rng(1)
+    scores = rng.integers(0, 300, size=5_000).astype(dtype)  # many ties
+    if dtype != np.int64:
+        scores[::97] = -np.inf
+    finite = np.where(np.isfinite(scores), scores, scores[np.isfinite(scores)].min() - 1)
+    uniq, inverse = np.unique(finite.astype(np.float64), return_inverse=True)
+    out = cs.normalise(scores)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, (inverse / (uniq.shape[0] - 1)).astype(np.float32))
+    assert cs.normalise(np.zeros(0)).shape == (0,)
+
+
 def test_popularity_damps_a_mean_from_few_ratings():
     counts = np.array([2.0, 1000.0, 50.0, 0.0])
     means = np.array([5.0, 4.3, 2.0, 0.0])
