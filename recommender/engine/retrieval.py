@@ -109,11 +109,17 @@ def surrogate_fit(
     return Surrogate(item_vectors=item_vectors, probes=probe_items, towers=towers, terms=terms)
 
 
-def log_sigmoid(z: FloatArray) -> F32:
-    """log sigmoid(z) [...] in float32, stable for any z: min(z, 0) - log1p(exp(-|z|))."""
+def log_sigmoid(z: FloatArray, out: F32 | None = None) -> F32:
+    """log sigmoid(z) [...] in float32, stable for any z: min(z, 0) - log1p(exp(-|z|)).
+    out: where to write it (may be z itself, a float32 array), to spare two temporaries."""
     z32 = np.asarray(z, dtype=np.float32)
-    out: F32 = np.minimum(z32, 0.0) - np.log1p(np.exp(-np.abs(z32)))
-    return out
+    t = np.abs(z32)  # [...]
+    np.negative(t, out=t)
+    np.exp(t, out=t)
+    np.log1p(t, out=t)
+    result: F32 = np.minimum(z32, np.float32(0.0), out=out)
+    result -= t
+    return result
 
 
 def retrieve(
@@ -133,11 +139,12 @@ def retrieve(
     for start in range(0, n_users, block):
         stop = min(start + block, n_users)
         s = surrogate.scores(user_rows[start:stop])  # [b, n_items]
-        r = log_sigmoid(s)
+        r = log_sigmoid(s, out=s)
         if shift is not None:
             r += shift[start:stop]
         if c < n_items:
-            out[start:stop] = np.argpartition(-r, c - 1, axis=1)[:, :c]
+            np.negative(r, out=r)
+            out[start:stop] = np.argpartition(r, c - 1, axis=1)[:, :c]
         else:
             out[start:stop] = np.arange(n_items)[None, :]
     return out

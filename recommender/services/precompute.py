@@ -135,26 +135,35 @@ def recommendations_precompute_chunk(*, model_version_id: int, user_ids: Iterabl
         ).reshape(-1, 3)
         # The same taste shift as online scoring (recommender.selectors._score), so a fresh
         # precomputed list and an online one agree.
-        affinity = taste_affinities(
-            catalog_snapshot(), served.items.ids, ids, ratings, _favourite_genres(ids)
-        )
-        excluded = np.broadcast_to(~in_catalog, affinity.shape).copy()  # [n, n_items]
         rated = ratings[:, :2].astype(np.int64)
         r_item = served.items.index(rated[:, 1])
         keep = r_item >= 0
-        excluded[np.searchsorted(ids, rated[keep, 0]), r_item[keep]] = True
+        r_row, r_item = np.searchsorted(ids, rated[keep, 0]), r_item[keep]
         n_candidates = _precompute_candidates(len(served.items))
         if n_candidates:
-            # A few hundred candidates per user by a cheap surrogate, reranked by the model;
-            # the shift makes the items the taste shift lifts candidates too.
-            shift = np.where(excluded, -np.inf, cs.TASTE_GAIN * affinity).astype(np.float32)
+            # A thousand candidates per user by a cheap surrogate, reranked by the model; the
+            # taste shift is part of the retrieval score, so the items it lifts are candidates.
+            profiles, item_side = _taste_factors(served.items.ids, ids, ratings)
+            shift = profiles @ item_side.T  # [n, n_items] the users' genre affinities
+            affinity_of = shift.copy() if n_candidates >= len(served.items) else None
+            shift *= cs.TASTE_GAIN
+            shift[:, ~in_catalog] = -np.inf
+            shift[r_row, r_item] = -np.inf
             retriever = _precompute_retriever(version, served)
             items, z = retriever.candidate_logits(served.user_table[idx], n_candidates, shift)
-            affinity = np.take_along_axis(affinity, items, axis=1)  # [n, C]
-            excluded = np.take_along_axis(excluded, items, axis=1)
+            excluded = np.take_along_axis(shift, items, axis=1) == -np.inf  # [n, C]
+            if affinity_of is None:  # the candidates' affinities, [n, C]
+                affinity = np.einsum("ng,ncg->nc", profiles, item_side[items])
+            else:
+                affinity = np.take_along_axis(affinity_of, items, axis=1)
             probs = sigmoid(z)  # as score_users would give them
         else:
             items = None
+            affinity = taste_affinities(
+                catalog_snapshot(), served.items.ids, ids, ratings, _favourite_genres(ids)
+            )
+            excluded = np.broadcast_to(~in_catalog, affinity.shape).copy()  # [n, n_items]
+            excluded[r_row, r_item] = True
             probs = served.loaded.score_users(idx)  # [n, n_items]
         scores = cs.with_taste(cs.logits_from_probabilities(probs), affinity)
         scores[excluded] = -np.inf
@@ -174,6 +183,37 @@ def recommendations_precompute_chunk(*, model_version_id: int, user_ids: Iterabl
             model_version_id=version.pk, user_id__in=wanted.tolist()
         ).delete()
         return _recommendations_insert(version.pk, ids, movie_ids, top_scores)
+
+
+def _taste_factors(
+    movie_ids: np.ndarray, user_ids: np.ndarray, ratings: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The taste_affinities of these users as a product of two factors: (unit genre profiles
+    [n_users, n_genres], zero without a genre signal; the model's movies' genres over the
+    square root of their count [n_items, n_genres], zero for a movie gone from the catalog).
+    profiles @ items.T equals taste_affinities up to float rounding; one matrix product instead
+    of a pass over the catalog per user."""
+    snapshot = catalog_snapshot()
+    genres = snapshot.item_genres  # [n_catalog, n_genres]
+    cat = snapshot.index(movie_ids)  # [n_items]
+    sizes = np.sqrt(np.maximum(genres.sum(axis=1), 1.0))  # as cs.genre_affinity
+    item_side = np.where((cat >= 0)[:, None], genres[np.maximum(cat, 0)], 0.0)
+    item_side = (item_side / sizes[np.maximum(cat, 0)][:, None]).astype(np.float32)
+    favourites = _favourite_genres(user_ids)
+    profiles = np.zeros((user_ids.shape[0], genres.shape[1]), np.float32)
+    order = np.argsort(ratings[:, 0], kind="stable")
+    by_user = ratings[order]
+    starts = np.searchsorted(by_user[:, 0], user_ids, side="left")
+    stops = np.searchsorted(by_user[:, 0], user_ids, side="right")
+    for row, user_id in enumerate(user_ids.tolist()):
+        mine = by_user[starts[row] : stops[row]]
+        idx = snapshot.index(mine[:, 1].astype(np.int64))
+        keep = idx >= 0
+        favourite = snapshot.genre_vector(favourites.get(user_id, []))
+        if favourite.any() or keep.any():  # as taste_affinity_for
+            scores = mine[keep, 2].astype(np.float32)
+            profiles[row] = cs.genre_profile(genres, favourite, idx[keep], scores)
+    return profiles, item_side
 
 
 def _favourite_genres(user_ids: np.ndarray) -> dict[int, list[int]]:
