@@ -196,6 +196,9 @@ def _taste_factors(
     snapshot = catalog_snapshot()
     genres = snapshot.item_genres  # [n_catalog, n_genres]
     cat = snapshot.index(movie_ids)  # [n_items]
+    if genres.shape[0] == 0:  # an empty catalog: no genre to weigh
+        cat = np.full(cat.shape, -1, np.int64)
+        genres = np.zeros((1, genres.shape[1]), np.float32)
     sizes = np.sqrt(np.maximum(genres.sum(axis=1), 1.0))  # as cs.genre_affinity
     item_side = np.where((cat >= 0)[:, None], genres[np.maximum(cat, 0)], 0.0)
     item_side = (item_side / sizes[np.maximum(cat, 0)][:, None]).astype(np.float32)
