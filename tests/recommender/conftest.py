@@ -108,6 +108,9 @@ def pipeline_settings(settings, tmp_path: Path):
     settings.RECSITE_DEFAULT_BACKEND = "numpy"
     settings.RECSITE_TRAINING_LOCK_SECONDS = 600
     settings.RECSITE_REGISTRY_CHECK_SECONDS = 0
+    # Activations load in place: a loading thread's own connection cannot see a test's
+    # uncommitted versions (test_registry tests the background swap).
+    settings.RECSITE_MODEL_SWAP_IN_BACKGROUND = False
     return settings
 
 
