@@ -117,6 +117,8 @@ def movielens_import(
             users_added, ratings_added, ratings_read = _import_ratings(reader, progress, phases)
             with phases.timed("movie_stats"):
                 _refresh_all_movie_stats()
+            with phases.timed("analyze"):
+                _analyze_imported_tables()
     finally:
         source.close()
     summary = ImportSummary(
@@ -129,6 +131,24 @@ def movielens_import(
     )
     logger.info("MovieLens import from %s: %s", path, summary)
     return summary
+
+
+def _analyze_imported_tables() -> None:
+    """Fresh planner statistics for the tables an import fills (Postgres). Until autovacuum
+    gets to them, plans follow the old row counts: after importing 87,585 movies, the genres of
+    20 movies were read by a parallel scan, 15 ms instead of 0.3 ms, on every page."""
+    if connection.vendor != "postgresql":
+        return
+    tables = [
+        Movie._meta.db_table,
+        Movie.genres.through._meta.db_table,
+        Rating._meta.db_table,
+        Profile._meta.db_table,
+        get_user_model()._meta.db_table,
+    ]
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f'ANALYZE "{table}"')
 
 
 def movielens_data_delete() -> None:

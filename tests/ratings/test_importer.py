@@ -16,6 +16,7 @@ from catalog.models import Genre, Movie
 from ratings.importer import movielens_import
 from ratings.models import Profile, Rating
 from ratings.movielens import MovieLensFormatError
+from tests.conftest import require_postgres
 from tests.ratings import movielens_files as files
 
 pytestmark = pytest.mark.django_db
@@ -265,7 +266,7 @@ def _rating_structures() -> set[tuple[str, str]]:
 
 def test_a_bulk_load_ends_with_every_index_and_key_of_the_ratings_table(tmp_path: Path) -> None:
     if connection.vendor != "postgresql":
-        pytest.skip("the bulk load is Postgres only: set DATABASE_URL=postgres://...")
+        require_postgres("the bulk load is Postgres only (set DATABASE_URL)")
     before = _rating_structures()
 
     summary = movielens_import(files.write_csv_release(tmp_path / "small"))
@@ -285,6 +286,25 @@ def test_phases_say_where_the_time_went(tmp_path: Path) -> None:
     assert {"movies", "stage", "check", "raters", "ratings", "movie_stats"} <= set(summary.phases)
     assert all(seconds >= 0 for seconds in summary.phases.values())
     assert "Phases: movies " in out.getvalue()
+
+
+def test_an_import_leaves_fresh_planner_statistics(tmp_path: Path) -> None:
+    if connection.vendor != "postgresql":
+        require_postgres("planner statistics are Postgres's (set DATABASE_URL)")
+    with connection.cursor() as cursor:  # statistics of the empty tables to start from
+        for table in ("catalog_movie", "catalog_movie_genres", "ratings_rating"):
+            cursor.execute(f"ANALYZE {table}")
+    summary = movielens_import(files.write_csv_release(tmp_path / "s"))
+    assert "analyze" in summary.phases
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reltuples FROM pg_class WHERE relname IN "
+            "('catalog_movie', 'catalog_movie_genres', 'ratings_rating')"
+        )
+        estimates = dict(cursor.fetchall())
+    assert estimates["catalog_movie"] == Movie.objects.count()
+    assert estimates["catalog_movie_genres"] == Movie.genres.through.objects.count()
+    assert estimates["ratings_rating"] == Rating.objects.count()
 
 
 def test_a_pair_rated_twice_in_a_file_keeps_the_first_rating(tmp_path: Path) -> None:
