@@ -10,7 +10,11 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+# Serving is CPU-bound: one sync worker per core plus one to cover database waits. gunicorn's
+# usual 2 x cores + 1 (5 on 2 cores) gave about 15 % fewer requests per second and a higher p95
+# than 2 or 3 workers under 20 concurrent clients (docs/benchmarks.md, "Production
+# configuration"); more workers also each hold the model and the catalogue.
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 accesslog = "-"
