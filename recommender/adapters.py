@@ -74,8 +74,8 @@ def ratings_snapshot() -> RatingsSnapshot:
         users, movies, seconds, stars = _rating_arrays_copy(until)
     else:
         users, movies, seconds, stars = _rating_arrays_orm(until)
-    data = Interactions.from_arrays(users, movies, seconds)
-    scores = _pair_scores(data, users, movies, stars)
+    data, rows = Interactions.from_arrays_with_rows(users, movies, seconds)
+    scores = np.asarray(stars, dtype=np.float32)[rows]  # a rating is unique per user and movie
     logger.info(
         "ratings snapshot: %d ratings, %d users, %d movies in %.2f s (peak RSS %d MiB)",
         users.shape[0],
@@ -203,17 +203,3 @@ class _BinaryCopyColumns:
                 )
             )
         self._buffer = self._buffer[start + count * self.ROW.itemsize :]
-
-
-def _pair_scores(
-    data: Interactions, user_ids: NDArray[np.int64], movie_ids: NDArray[np.int64], scores: Any
-) -> NDArray[np.float32]:
-    """The score of each of data's (user, item) pairs, in its row order: [len(data)]. A rating
-    is unique per user and movie, so every pair has exactly one row."""
-    n_items = max(data.n_items, 1)
-    keys = data.users.index(user_ids) * n_items + data.items.index(movie_ids)  # [n]
-    order = np.argsort(keys)  # keys are unique: no need for a (slower) stable sort
-    wanted = data.user_idx * n_items + data.item_idx  # [len(data)]
-    pos = order[np.searchsorted(keys[order], wanted)]
-    out: NDArray[np.float32] = np.asarray(scores, dtype=np.float32)[pos]
-    return out

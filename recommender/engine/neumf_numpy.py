@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recommender.engine.config import NeuMFConfig
+from recommender.engine.sorting import unique_sorted
 
 # Symbols follow docs/ncf-backprop.md: eu / ei are the gathered user / item rows of the merged
 # tables, h_gmf / h_mlp the tower outputs, z the logit, dz_out its gradient, and so on.
@@ -131,7 +132,7 @@ def sample_negatives(
     among the user's non-positive items, then map it to an item id with one searchsorted. With
     the user's positives sorted, p_0 < p_1 < ..., the gaps g_m = p_m - m never decrease, and the
     r-th non-positive item is r + #{m : g_m <= r}."""
-    keys = np.unique(pos_users * n_items + pos_items)  # [n_pos] sorted by user, then item
+    keys = unique_sorted(pos_users * n_items + pos_items)  # [n_pos] sorted by user, then item
     key_users = keys // n_items  # [n_pos]
     counts = np.bincount(key_users)  # [max user + 1] positives per user
     if keys.size and counts.max() >= n_items:

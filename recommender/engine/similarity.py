@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from recommender.engine.sorting import unique_sorted
+
 
 def similar_items(
     item_vectors: NDArray[np.floating],
@@ -89,7 +91,7 @@ def co_rating_neighbours(
     k = max(0, int(k))
     neighbours = np.full((n_items, k), -1, dtype=np.int64)
     sims = np.zeros((n_items, k), dtype=np.float32)
-    pairs = np.unique(users * np.int64(max(n_items, 1)) + items)  # distinct (user, item)
+    pairs = unique_sorted(users * np.int64(max(n_items, 1)) + items)  # distinct (user, item)
     users, items = pairs // max(n_items, 1), pairs % max(n_items, 1)
     counts = np.bincount(items, minlength=n_items)  # [n_items]
     active = np.flatnonzero(counts >= max(1, min_ratings))  # [n_active]

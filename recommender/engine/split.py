@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recommender.engine.data import Interactions
+from recommender.engine.sorting import PACKED_BITS, bit_width, lexsort, unique_sorted
 
 IntArray = NDArray[np.int64]
 MIN_INTERACTIONS = 3  # one for test, one for validation, at least one to learn the user from
@@ -65,7 +66,7 @@ class Split:
 
 def sorted_keys(users: IntArray, items: IntArray, n_items: int) -> IntArray:
     """Distinct user * n_items + item keys, sorted, for membership tests with np.searchsorted."""
-    return np.unique(users.astype(np.int64) * n_items + items.astype(np.int64))  # [n_pairs]
+    return unique_sorted(users.astype(np.int64) * n_items + items.astype(np.int64))  # [n_pairs]
 
 
 def is_member(keys: IntArray, candidates: IntArray) -> NDArray[np.bool_]:
@@ -115,6 +116,32 @@ def sample_candidates(
     return out
 
 
+def _by_user_time_at_random(users: IntArray, timestamps: IntArray, tie_key: IntArray) -> IntArray:
+    """The order by user, timestamp, then `tie_key` (a permutation of the rows): [n].
+
+    Interactions come sorted by user and timestamp, so only each run of equal (user, timestamp)
+    needs reordering: the run's number and the tie key (distinct) packed in one uint64 and
+    sorted once, the row found again through the permutation's inverse. np.lexsort otherwise."""
+    n = users.shape[0]
+    step = np.ones(n, dtype=bool)  # [n] a row that starts a new (user, timestamp) run
+    if n:
+        step[1:] = (users[1:] != users[:-1]) | (timestamps[1:] != timestamps[:-1])
+    later_user = users[1:] > users[:-1]
+    later_time = (users[1:] == users[:-1]) & (timestamps[1:] >= timestamps[:-1])
+    in_order = bool(np.all(later_user | later_time))
+    run = np.cumsum(step) - 1  # [n]
+    key_bits = max(n - 1, 0).bit_length()
+    if not in_order or bit_width(run) + key_bits > PACKED_BITS:
+        return np.lexsort((tie_key, timestamps, users))
+    packed = run.view(np.uint64) << np.uint64(key_bits)  # [n]
+    packed |= tie_key.view(np.uint64)
+    packed.sort()
+    packed &= np.uint64((1 << key_bits) - 1)
+    row_of_key = np.empty(n, dtype=np.int64)  # [n] the inverse permutation
+    row_of_key[tie_key] = np.arange(n, dtype=np.int64)
+    return row_of_key[packed.view(np.int64)]
+
+
 def leave_one_out(data: Interactions, *, n_candidates: int = 99, seed: int = 0) -> Split:
     """Leave-one-out split of He et al. (2017) with a validation item.
 
@@ -134,10 +161,10 @@ def leave_one_out(data: Interactions, *, n_candidates: int = 99, seed: int = 0) 
     u = np.asarray(data.user_idx, dtype=np.int64)
     i = np.asarray(data.item_idx, dtype=np.int64)
     ts = np.asarray(data.timestamps, dtype=np.int64)
-    canonical = np.lexsort((i, u))  # by user, item: a fixed order of the distinct pairs
+    canonical = lexsort((i, u))  # by user, item: a fixed order of the distinct pairs
     tie_key = np.empty(u.shape[0], dtype=np.int64)  # [n] random rank of each pair
     tie_key[canonical] = np.random.default_rng((seed, _TIE_STREAM)).permutation(u.shape[0])
-    order = np.lexsort((tie_key, ts, u))  # by user, timestamp, then at random
+    order = _by_user_time_at_random(u, ts, tie_key)
     u, i = u[order], i[order]
     counts = np.bincount(u, minlength=data.n_users)  # [n_users]
     ends = np.cumsum(counts)  # [n_users] one past each user's last row

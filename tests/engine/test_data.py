@@ -94,6 +94,55 @@ def test_from_arrays_sorts_by_user_then_time_and_keeps_the_latest_repeat() -> No
     assert data.timestamps.tolist() == [4, 8, 9]
 
 
+def _reference_interactions(users, items, timestamps):
+    """from_arrays in plain Python: the latest timestamp of each pair (the last row of equal
+    ones), ordered by user, timestamp, item; with the input row each pair came from."""
+    latest: dict[tuple[int, int], tuple[int, int]] = {}
+    columns = zip(users.tolist(), items.tolist(), timestamps.tolist(), strict=True)
+    for row, (u, i, t) in enumerate(columns):
+        if (u, i) not in latest or t >= latest[(u, i)][0]:
+            latest[(u, i)] = (t, row)
+    ordered = sorted((u, t, i, row) for (u, i), (t, row) in latest.items())
+    return [(u, i, t) for u, t, i, _ in ordered], [row for *_, row in ordered]
+
+
+@pytest.mark.parametrize(
+    ("id_scale", "time_scale"),
+    [
+        (1, 1),  # small ids through the lookup table, times packed as they are
+        (10**12, 1),  # ids too sparse for a table: np.unique
+        (1, 10**15),  # times spanning too many seconds to pack: their dense rank
+    ],
+)
+def test_from_arrays_matches_a_plain_python_reading(id_scale: int, time_scale: int) -> None:
+    rng = np.random.default_rng(id_scale % 97 + time_scale % 89)
+    n = 2000
+    users = rng.integers(1, 40, n) * id_scale
+    items = rng.integers(1, 60, n) * id_scale  # 2,400 pairs for 2,000 rows: many repeats
+    timestamps = rng.integers(-5, 20, n) * time_scale  # many ties, some before 1970
+    data, rows = Interactions.from_arrays_with_rows(users, items, timestamps)
+    expected, expected_rows = _reference_interactions(users, items, timestamps)
+    got = zip(
+        data.users.raw(data.user_idx).tolist(),
+        data.items.raw(data.item_idx).tolist(),
+        data.timestamps.tolist(),
+        strict=True,
+    )
+    assert list(got) == expected
+    assert rows.tolist() == expected_rows
+    plain = Interactions.from_arrays(users, items, timestamps)
+    for column in ("user_idx", "item_idx", "timestamps"):
+        assert np.array_equal(getattr(plain, column), getattr(data, column))
+
+
+def test_idmap_encode_gives_the_map_and_each_values_index() -> None:
+    for raw in (np.array([5, 3, 5, 9, 3]), np.array([5, -3, 5, 10**15])):
+        ids, index = IdMap.encode(raw)
+        assert ids.ids.tolist() == sorted(set(raw.tolist()))
+        assert np.array_equal(ids.raw(index), raw)
+        assert np.array_equal(index, ids.index(raw))
+
+
 def test_fingerprint_ignores_row_order_but_sees_changes() -> None:
     u, i, t = (np.array(c) for c in zip(*ROWS, strict=True))
     order = np.array([3, 1, 0, 2])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from recommender.engine.data import Interactions, synthetic_planted
-from recommender.engine.split import leave_one_out
+from recommender.engine.split import _by_user_time_at_random, leave_one_out
 
 
 def test_latest_item_is_test_and_the_one_before_is_validation() -> None:
@@ -83,3 +83,21 @@ def test_split_is_reproducible_for_a_seed_and_varies_with_it() -> None:
     assert all(np.array_equal(a.arrays()[k], b.arrays()[k]) for k in a.arrays())
     assert np.array_equal(a.test_items, c.test_items)
     assert not np.array_equal(a.test_candidates, c.test_candidates)
+
+
+def test_ties_are_ordered_the_same_from_sorted_and_unsorted_rows() -> None:
+    # Interactions come sorted by (user, time): ties are reordered within each run, packed; rows
+    # in any other order take np.lexsort. Both give np.lexsort's order.
+    rng = np.random.default_rng(5)
+    data = Interactions.from_arrays(
+        rng.integers(0, 30, 3000), rng.integers(0, 400, 3000), rng.integers(0, 6, 3000)
+    )
+    users, times = data.user_idx, data.timestamps
+    tie_key = rng.permutation(len(data))
+    expected = np.lexsort((tie_key, times, users))
+    assert np.array_equal(_by_user_time_at_random(users, times, tie_key), expected)
+    shuffle = rng.permutation(len(data))
+    assert np.array_equal(
+        _by_user_time_at_random(users[shuffle], times[shuffle], tie_key[shuffle]),
+        np.lexsort((tie_key[shuffle], times[shuffle], users[shuffle])),
+    )
