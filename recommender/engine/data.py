@@ -54,7 +54,7 @@ class IdMap:
     @classmethod
     def from_raw(cls, raw_ids: ArrayLike) -> IdMap:
         """The map over the distinct values of `raw_ids` (duplicates allowed)."""
-        return cls.encode(raw_ids)[0]
+        return cls(unique_sorted(np.asarray(raw_ids, dtype=np.int64)))
 
     @classmethod
     def encode(cls, raw_ids: ArrayLike) -> tuple[IdMap, IntArray]:
