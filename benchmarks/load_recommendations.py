@@ -43,6 +43,7 @@ logger = logging.getLogger("load_recommendations")
 # can be measured side by side.
 _DATABASE = os.environ.get("DATABASE_URL", "sqlite").rstrip("/").rsplit("/", 1)[-1]
 TOKENS_FILE = ROOT / "var" / "bench" / f"load_tokens-{_DATABASE}.json"
+SERVER_LOG = ROOT / "var" / "bench" / f"gunicorn-{_DATABASE}.log"
 BENCH_PATH = "/bench/recommendations/"
 API_PATH = "/api/v1/me/recommendations/"
 BENCH_APP = "benchmarks.load_recommendations:app"
@@ -336,6 +337,63 @@ end
 """
 
 
+def _process_cpu(pid: int) -> tuple[str, int, float] | None:
+    """(name, parent pid, CPU seconds in user and system mode so far) of a live process, from
+    /proc/<pid>/stat; None once it has gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2 :].split()  # from the state, the third field, on
+    ticks = int(fields[11]) + int(fields[12])  # utime and stime, fields 14 and 15
+    return name, int(fields[1]), ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_by_role(server_pid: int | None) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of each process that serves a request, by role: the web processes
+    (gunicorn's master and its workers), the Postgres server and Redis; pid -> seconds."""
+    roles: dict[str, dict[int, float]] = {"web": {}, "postgres": {}, "redis": {}}
+    for entry in Path("/proc").glob("[0-9]*"):
+        found = _process_cpu(int(entry.name))
+        if found is None:
+            continue
+        name, parent, seconds = found
+        pid = int(entry.name)
+        if server_pid is not None and server_pid in (pid, parent):
+            roles["web"][pid] = seconds
+        elif name == "postgres":
+            roles["postgres"][pid] = seconds
+        elif name.startswith("redis-server"):
+            roles["redis"][pid] = seconds
+    return roles
+
+
+def _cpu_spent(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
+) -> dict[str, float]:
+    """CPU seconds each role spent between two readings: a process that started in between
+    counts from zero; one that ended in between is not seen (Postgres backends and gunicorn
+    workers live through a run)."""
+    return {
+        role: sum(seconds - before[role].get(pid, 0.0) for pid, seconds in pids.items())
+        for role, pids in after.items()
+    }
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(all CPU seconds, idle CPU seconds) of the machine so far, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    return sum(fields) / tick, (fields[3] + fields[4]) / tick  # idle and iowait
+
+
+def _cpu_report(spent: dict[str, float], requests: int) -> str:
+    parts = [f"{role} {seconds / requests * 1000:.2f}" for role, seconds in spent.items()]
+    everything = sum(spent.values()) / requests * 1000
+    return f"CPU ms per request: {', '.join(parts)}, all {everything:.2f}"
+
+
 def _worker_memory(master_pid: int) -> str:
     """Resident memory of gunicorn's workers (children of the master), from /proc."""
     sizes = []
@@ -352,10 +410,14 @@ def _worker_memory(master_pid: int) -> str:
     return f"{len(sizes)} workers, resident MiB: {listed}"
 
 
-def _run_wrk(args: argparse.Namespace, url: str, tokens: dict[str, list[str]]) -> None:
+def _run_wrk(
+    args: argparse.Namespace, url: str, tokens: dict[str, list[str]], server_pid: int | None
+) -> None:
     """wrk (C, one thread) as the load generator: Python client threads would take a good part
     of the two cores from the server. An unreported 3 s run, then three measured ones: every
-    user, then each kind alone."""
+    user, then each kind alone. Each measured run also reports the CPU time per request of the
+    web processes, Postgres, Redis and wrk itself, and how busy the machine was."""
+    import resource
     import tempfile
 
     print(
@@ -375,15 +437,29 @@ def _run_wrk(args: argparse.Namespace, url: str, tokens: dict[str, list[str]]) -
             lua.flush()
             seconds = 3 if kind == "warm-up" else args.seconds  # not reported: settles the workers
             command = ["wrk", "-t1", f"-c{args.clients}", f"-d{seconds}s", "-s", lua.name]
+            cpu_before, machine_before = _cpu_by_role(server_pid), _machine_busy()
+            wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
             out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+            wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            spent = _cpu_spent(cpu_before, _cpu_by_role(server_pid))
+            machine_after = _machine_busy()
         if kind == "warm-up":
             continue
+        spent["wrk"] = (wrk_after.ru_utime + wrk_after.ru_stime) - (
+            wrk_before.ru_utime + wrk_before.ru_stime
+        )
         line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
         r = json.loads(line.removeprefix("WRKJSON "))
+        total = machine_after[0] - machine_before[0]
+        idle = machine_after[1] - machine_before[1]
         print(
             f"  {kind:>11}: n {r['requests']:6d}  {r['requests'] / r['seconds']:5.0f} req/s  "
             f"p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  p99 {r['p99']:6.1f} ms  "
             f"max {r['max']:6.1f} ms  errors {r['status_errors'] + r['socket_errors']}"
+        )
+        print(
+            f"  {'':>11}  {_cpu_report(spent, max(r['requests'], 1))}; "
+            f"machine {100 * (1 - idle / total):.0f} % busy"
         )
 
 
@@ -428,11 +504,12 @@ def run(args: argparse.Namespace) -> None:
             # rest, so they do not steal the server's time.
             command = ["taskset", "-c", args.server_cpus, *command]
             os.sched_setaffinity(0, set(range(os.cpu_count() or 1)) - _cpus(args.server_cpus))
-        server = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-        )
+        # The access log and the workers' messages go to a file, as a deployment's would: a
+        # terminal that prints every request slows the workers down.
+        SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
+        print(f"server log: {SERVER_LOG.relative_to(ROOT)}")
+        with SERVER_LOG.open("w") as log:
+            server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -454,7 +531,7 @@ def run(args: argparse.Namespace) -> None:
         if server is not None:
             print(f"web processes: {_worker_memory(server.pid)}")
         if args.client == "wrk":
-            _run_wrk(args, url, tokens)
+            _run_wrk(args, url, tokens, server.pid if server is not None else None)
             if server is not None:
                 print(f"web processes after the load: {_worker_memory(server.pid)}")
             return
