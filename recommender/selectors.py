@@ -25,12 +25,23 @@ def user_ratings(*, user_id: int) -> list[tuple[int, float, datetime]]:
 
 
 def user_favourite_genre_ids(*, user_id: int) -> list[int]:
-    """The user's onboarding genres, by name."""
-    return list(
-        Profile.favourite_genres.through.objects.filter(profile__user_id=user_id)
-        .order_by("genre__name")
-        .values_list("genre_id", flat=True)
+    """The user's onboarding genres, by name. Read on each request of a user still in cold
+    start (for the result cache's key), in SQL written once: the ORM took 0.9 ms of CPU to
+    build this three-table query, several times what the database took to run it."""
+    through = Profile.favourite_genres.through._meta
+    q = connection.ops.quote_name
+    fg_genre = q(through.get_field("genre").column)
+    fg_profile = q(through.get_field("profile").column)
+    sql = (
+        f"SELECT fg.{fg_genre} FROM {q(through.db_table)} fg "
+        f"JOIN {q(Profile._meta.db_table)} p ON p.{q(Profile._meta.pk.column)} = fg.{fg_profile} "
+        f"JOIN {q(Genre._meta.db_table)} g ON g.{q(Genre._meta.pk.column)} = fg.{fg_genre} "
+        f"WHERE p.{q(Profile._meta.get_field('user').column)} = %s "
+        f"ORDER BY g.{q(Genre._meta.get_field('name').column)}"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id])
+        return [int(genre_id) for (genre_id,) in cursor.fetchall()]
 
 
 def user_rating_stamp(*, user_id: int) -> tuple[int, datetime | None]:
