@@ -48,3 +48,21 @@ def test_an_unknown_a_revoked_or_an_inactive_users_token_is_refused(world: World
     other = token_client(world.other)
     Token.objects.filter(user=world.other).delete()  # revoked: refused on the next request
     assert other.get("/api/v1/me/ratings/").status_code == 401
+
+
+def test_the_token_user_has_every_field_as_the_orm_loads_it(world: World) -> None:
+    """The raw query converts values as the ORM does (SQLite hands back text for datetimes and
+    0/1 for booleans): every field equal, and of the same type, as User.objects.get's."""
+    rater = world.rater
+    rater.is_staff = True
+    rater.first_name = "Ada"
+    rater.save()
+    token, _ = Token.objects.get_or_create(user=rater)
+    signed_in, _ = TokenAuthentication().authenticate_credentials(token.key)
+    loaded = type(rater).objects.get(pk=rater.pk)
+    for field in loaded._meta.concrete_fields:
+        mine, orms = getattr(signed_in, field.attname), getattr(loaded, field.attname)
+        assert mine == orms, field.name
+        assert type(mine) is type(orms), field.name
+    assert signed_in._state.adding is False
+    assert signed_in._state.db == loaded._state.db
