@@ -133,7 +133,7 @@ def test_a_reachable_redis_is_used_as_the_cache(settings, site) -> None:
 
 
 def test_counting_on_redis_is_atomic_expires_and_fails_open(settings) -> None:
-    """The throttles' counter on Redis: one MULTI/EXEC per count, every count distinct under
+    """The throttles' counter on Redis: one script call per count, every count distinct under
     parallel clients, the window's expiry set, and a count of 1 while Redis is away."""
     try:
         import redis
