@@ -2,8 +2,8 @@
 
 DRF's SimpleRateThrottle reads a list of timestamps from the cache, decides, and writes the list
 back: parallel requests all read the same list, so 40 at once let 13-17 through a 10/min limit.
-Here each request adds one to a counter per fixed window with cache.add + cache.incr (atomic in
-Redis and in the local-memory cache), and is admitted only while the count it got is within the
+Here each request adds one to a counter per fixed window, atomically (one Lua script on Redis,
+cache.add + cache.incr elsewhere), and is admitted only while the count it got is within the
 rate. A window is the rate's period (a minute for "10/min"), aligned to the clock.
 """
 
