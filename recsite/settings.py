@@ -270,8 +270,9 @@ REST_FRAMEWORK = {
     # JSON only; nested deeper than recsite.api_parsers.MAX_JSON_DEPTH is a 400 parse_error.
     "DEFAULT_PARSER_CLASSES": ["recsite.api_parsers.DepthLimitedJSONParser"],
     # JSON out only: no HTML page, one body format for the schema to describe (Swagger UI is
-    # the browser's way in; the schema views pick their own renderers).
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # the browser's way in; the schema views pick their own renderers). DRF's renderer,
+    # encoding with orjson.
+    "DEFAULT_RENDERER_CLASSES": ["recsite.api_renderers.JSONRenderer"],
     # Documents each operation's error answers (recsite/api_schema.py).
     "DEFAULT_SCHEMA_CLASS": "recsite.api_schema.ApiAutoSchema",
     # Page numbers; ?page_size= from 1 to 100, strictly checked.
