@@ -77,6 +77,6 @@ def test_a_value_nobody_can_encode_fails_as_with_drf() -> None:
 
 
 def test_a_nan_score_is_null_where_drf_failed_the_request() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Out of range float values"):
         DRFS.render({"score": float("nan")})
     assert MINE.render({"score": float("nan"), "top": float("inf")}) == b'{"score":null,"top":null}'
