@@ -32,6 +32,7 @@ from recommender.serializers import (
     TrainingRunCreateSerializer,
     TrainingRunSerializer,
     UserSerializer,
+    validated_k_query,
 )
 from recommender.services.errors import BrokerUnavailable, ModelVersionError, TrainingAlreadyRunning
 from recommender.services.training_runs import training_run_cancel, training_run_start
@@ -82,11 +83,8 @@ class MyRecommendationsApi(ApiViewMixin, APIView):
         tags=["me"],
     )
     def get(self, request: Request) -> Response:
-        query = RecommendationQuerySerializer(data=request.query_params.dict())
-        query.is_valid(raise_exception=True)
-        items = recommendations_for_user(
-            request.user, query.validated_data["k"], genre=query.validated_data.get("genre")
-        )
+        query = validated_k_query(RecommendationQuerySerializer, request.query_params)
+        items = recommendations_for_user(request.user, query["k"], genre=query.get("genre"))
         return Response(RecommendedMovieSerializer(items, many=True).data)
 
 
@@ -114,12 +112,11 @@ class SimilarMoviesApi(ApiViewMixin, APIView):
         tags=["movies"],
     )
     def get(self, request: Request, pk: str) -> Response:
-        query = SimilarQuerySerializer(data=request.query_params.dict())
-        query.is_valid(raise_exception=True)
+        query = validated_k_query(SimilarQuerySerializer, request.query_params)
         movie = movie_get(movie_id=int(pk))
         if movie is None:
             raise NotFound("No movie with this id.")
-        items = similar_movies(movie, query.validated_data["k"])
+        items = similar_movies(movie, query["k"])
         return Response(RecommendedMovieSerializer(items, many=True).data)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.http import QueryDict
 from rest_framework import serializers
 
 from catalog.serializers import MovieSerializer, QueryIntegerField, QueryTextField
@@ -49,6 +50,27 @@ class RecommendationQuerySerializer(serializers.Serializer):
 
 class SimilarQuerySerializer(serializers.Serializer):
     k = QueryIntegerField(required=False, default=12, min_value=1, max_value=MAX_K)
+
+
+def validated_k_query(
+    serializer_class: type[RecommendationQuerySerializer | SimilarQuerySerializer],
+    params: QueryDict,
+) -> dict[str, Any]:
+    """The validated query of a list of recommendations. Most requests give `k` alone, or
+    nothing: those are read here, where the serializer deep-copies its fields and runs their
+    validators on every call (0.2 ms of a 2.5 ms cached request); anything else goes through
+    serializer_class, whose answers and errors are the API's (a test holds the two equal)."""
+    k = serializer_class._declared_fields["k"]
+    if not params:
+        return {"k": k.default}
+    if list(params) == ["k"]:
+        raw = params["k"]
+        digits = raw.isascii() and raw.isdigit() and len(raw) <= 9  # not "²", "+5" or " 5"
+        if digits and k.min_value <= int(raw) <= k.max_value:
+            return {"k": int(raw)}
+    serializer = serializer_class(data=params.dict())
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
 
 
 class JsonIntegerField(serializers.IntegerField):

@@ -1,15 +1,23 @@
 """The hand-written to_representation of the movie and recommendation serializers must build
 exactly what DRF's generic field-by-field path builds from the declared fields (which also
-drive the OpenAPI schema), for every shape of movie."""
+drive the OpenAPI schema), for every shape of movie; and the direct reading of `?k=` must give
+what the query serializers give."""
 
 from __future__ import annotations
 
 import pytest
+from django.http import QueryDict
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 
 from catalog.models import Genre, Movie
 from catalog.serializers import MovieSerializer
-from recommender.serializers import RecommendedMovieSerializer
+from recommender.serializers import (
+    RecommendationQuerySerializer,
+    RecommendedMovieSerializer,
+    SimilarQuerySerializer,
+    validated_k_query,
+)
 from recommender.serving.edge import RecommendedMovie
 from tests.factories import MovieFactory
 
@@ -57,3 +65,33 @@ def test_the_recommendation_fast_path_equals_the_generic_path(movies: list[Movie
         fast = serializer.to_representation(item)
         assert fast == _generic(serializer, item)
         assert list(fast) == list(serializer.fields)
+
+
+QUERIES = [
+    {},
+    *({"k": str(k)} for k in range(0, 103)),
+    *({"k": raw} for raw in ("", "007", "-1", "+5", " 5", "5 ", "1.0", "1e2", "²", "٣", "abc")),
+    {"k": "9" * 9},
+    {"k": "9" * 12},
+    {"k": "5", "genre": "comedy"},
+    {"genre": ""},
+    {"k": "5", "other": "1"},
+]
+
+
+@pytest.mark.parametrize(
+    "serializer_class", [RecommendationQuerySerializer, SimilarQuerySerializer]
+)
+def test_the_k_query_fast_path_equals_the_serializer(serializer_class: type) -> None:
+    """Every query read directly gives what the serializer gives, and every query it cannot
+    read fails with the serializer's own error."""
+    for query in QUERIES:
+        params = QueryDict(mutable=True)
+        params.update(query)
+        serializer = serializer_class(data=dict(query))
+        if serializer.is_valid():
+            assert validated_k_query(serializer_class, params) == dict(serializer.validated_data)
+        else:
+            with pytest.raises(ValidationError) as refused:
+                validated_k_query(serializer_class, params)
+            assert refused.value.detail == serializer.errors, query
