@@ -442,7 +442,7 @@ def chord(args: argparse.Namespace) -> None:
         f"{settings.RECSITE_PRECOMPUTE_RETRIEVAL_ITEMS:,} movies"
     )
     _reset(version.pk)
-    seconds = run_celery(version.pk, args.concurrency, args.workers)
+    seconds = run_celery(version.pk, args.concurrency, args.workers, args.limit_minutes * 60)
     print(
         f"{seconds / version.n_users * 1000:.2f} s per 1,000 users -> "
         f"{seconds / version.n_users * N_USERS / 60:.1f} min for {N_USERS:,} users"
@@ -517,6 +517,9 @@ def main() -> None:
     p_chord.add_argument("--version", type=int, required=True)
     p_chord.add_argument("--workers", type=int, default=1)
     p_chord.add_argument("--concurrency", type=int, default=1, help="processes per worker")
+    p_chord.add_argument(
+        "--limit-minutes", type=float, default=10, help="give up after this long (all users: 20)"
+    )
     args = parser.parse_args()
     commands = {"engine": engine, "recall": recall, "epoch": epoch, "setup": setup}
     {**commands, "chord": chord}[args.command](args)
