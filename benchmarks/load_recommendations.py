@@ -8,10 +8,11 @@
         --client wrk --clients 20
 
 `--client wrk` drives Debian's wrk (a C load generator: `apt-get install wrk`) and reports
-p50/p95/p99 for every user, then for each kind alone; `--client threads` (default) uses Python
-threads and splits one run by kind. `--path` picks the endpoint: the API's
-/api/v1/me/recommendations/ (default), or /bench/recommendations/, a minimal token-authenticated
-JSON view defined here that calls the same selector
+p50/p95/p99 for every user, then for each kind alone, each run with the CPU time per request of
+the web processes, Postgres, Redis and wrk (from /proc; the server's log goes to var/bench/);
+`--client threads` (default) uses Python threads and splits one run by kind. `--path` picks the
+endpoint: the API's /api/v1/me/recommendations/ (default), or /bench/recommendations/, a minimal
+token-authenticated JSON view defined here that calls the same selector
 (recommender.serving.edge.recommendations_for_user).
 Users are of two kinds: "precomputed" (trained on, with a fresh precomputed list) and "online"
 (rated after the precompute, so their list is scored online, new ones through fold-in). Requests
