@@ -15,8 +15,7 @@ from recommender.serving.edge import SOURCES, RecommendedMovie
 MAX_K = 100
 
 # The movie's dict, without the serializer's bound fields: reading self.fields["movie"] made DRF
-# deep-copy the declared fields (the nested movie serializer with them) once per response, a
-# fifth of a recommendation request's time in one process.
+# deep-copy the declared fields (the nested movie serializer with them) once per response.
 _movie_representation = MovieSerializer().to_representation
 
 

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.db.models.sql import Query
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
@@ -27,11 +28,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
             row = cursor.fetchone()
         if row is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
-        values = list(row)
-        for i, expression, converters in query.converters:
-            if values[i] is not None:
-                for convert in converters:
-                    values[i] = convert(values[i], expression, connection)
+        values = next(query.compiler.apply_converters([row], query.converters))
         user = get_user_model().from_db(connection.alias, query.attnames, values)
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
@@ -41,10 +38,10 @@ class TokenAuthentication(authentication.TokenAuthentication):
 class _UserQuery(NamedTuple):
     sql: str
     attnames: list[str]
-    # Per column, the converters the ORM applies on loading it: the backend's (SQLite hands
-    # back text for a datetime and 0/1 for a boolean; Postgres needs none here), then the
-    # field's own.
-    converters: list[tuple[int, Any, list[Any]]]
+    # The ORM's compiler and the converters it applies to these columns on loading them
+    # (SQLite hands back text for a datetime and 0/1 for a boolean; Postgres needs none here).
+    compiler: Any
+    converters: dict[int, tuple[list[Any], Any]]
 
 
 @functools.cache
@@ -60,10 +57,8 @@ def _user_query(vendor: str) -> _UserQuery:
         f"ON t.{q(Token._meta.get_field('user').column)} = u.{q(user_model._meta.pk.column)} "
         f"WHERE t.{q(Token._meta.pk.column)} = %s"
     )
-    converters = []
-    for i, field in enumerate(fields):
-        expression = field.get_col(user_model._meta.db_table)
-        found = connection.ops.get_db_converters(expression) + field.get_db_converters(connection)
-        if found:
-            converters.append((i, expression, found))
-    return _UserQuery(sql, [field.attname for field in fields], converters)
+    compiler = Query(user_model).get_compiler(connection=connection)
+    converters = compiler.get_converters(
+        [field.get_col(user_model._meta.db_table) for field in fields]
+    )
+    return _UserQuery(sql, [field.attname for field in fields], compiler, converters)
