@@ -49,18 +49,30 @@ def thread_pools_restored() -> Iterator[None]:
             os.environ[name] = value
 
 
+def _clear_process_caches() -> None:
+    """Forget what this process memorised of an earlier test's database: recommendation lists,
+    the catalog snapshot and the precompute's loaded model. All are keyed by ids or by a
+    (newest id, count) pair, and ids repeat between tests' databases (SQLite reuses them;
+    Postgres restarts sequences after a flush), so a memorised entry could match a new key. The
+    catalog snapshot is also trusted for a second without any check. Looked up, not imported:
+    the engine's tests run where Django is not installed."""
+    memo = sys.modules.get("recommender.serving.edge")
+    if memo is not None:
+        memo.result_memo_clear()
+    coldstart = sys.modules.get("recommender.coldstart")
+    if coldstart is not None:
+        coldstart.catalog_snapshot_clear()
+    precompute = sys.modules.get("recommender.services.precompute")
+    if precompute is not None:
+        precompute.precompute_caches_clear()
+
+
 @pytest.fixture(autouse=True)
-def _fresh_result_memo() -> Iterator[None]:
-    """Each test starts as a new web process would: no recommendation lists in memory. (Ids and
-    timestamps repeat between tests' databases, so a memorised list could match a new key.)
-    Looked up, not imported: the engine's tests run where Django is not installed."""
-    selectors = sys.modules.get("recommender.serving.edge")
-    if selectors is not None:
-        selectors.result_memo_clear()
+def _fresh_process_caches() -> Iterator[None]:
+    """Each test starts as a new web or worker process would (see _clear_process_caches)."""
+    _clear_process_caches()
     yield
-    selectors = sys.modules.get("recommender.serving.edge")
-    if selectors is not None:
-        selectors.result_memo_clear()
+    _clear_process_caches()
 
 
 def reset_serving_state() -> None:

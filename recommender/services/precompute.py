@@ -53,6 +53,7 @@ def precompute_enqueue(model_version_id: int) -> None:
 
 
 _PRECOMPUTE_CACHE: dict[tuple[int, str], tuple[Any, np.ndarray]] = {}
+_RETRIEVER_CACHE: dict[tuple[int, str], Retriever] = {}
 
 
 def _precompute_model(version: ModelVersion) -> tuple[Any, np.ndarray]:
@@ -73,15 +74,18 @@ def _precompute_model(version: ModelVersion) -> tuple[Any, np.ndarray]:
     return served, in_catalog
 
 
+def precompute_caches_clear() -> None:
+    """Forget the loaded version and its surrogate (tests; a worker keeps the newest)."""
+    _PRECOMPUTE_CACHE.clear()
+    _RETRIEVER_CACHE.clear()
+
+
 def _precompute_candidates(n_items: int) -> int:
     """Candidates per user for a catalog of n_items; 0 scores every item (see settings)."""
     n_candidates = int(settings.RECSITE_PRECOMPUTE_CANDIDATES)
     if n_candidates <= 0 or n_items <= int(settings.RECSITE_PRECOMPUTE_RETRIEVAL_ITEMS):
         return 0
     return n_candidates
-
-
-_RETRIEVER_CACHE: dict[tuple[int, str], Retriever] = {}
 
 
 def _precompute_retriever(version: ModelVersion, served: Any) -> Retriever:

@@ -14,7 +14,6 @@ from rest_framework.test import APIClient
 
 from catalog.models import Genre, Movie
 from ratings.services import rating_upsert
-from recommender.coldstart import catalog_snapshot_clear
 from recommender.registry import registry
 from tests.factories import GenreFactory, MovieFactory, UserFactory
 
@@ -28,12 +27,10 @@ def _fresh_throttles() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_serving_state() -> None:
-    """The catalog snapshot and the model registry are per-process caches keyed by movie ids;
-    on Postgres ids are not reused between tests, so a snapshot left by the last test would
-    know none of this test's movies."""
+def _fresh_registry() -> None:
+    """The model registry is a per-process cache keyed by version ids; each API test starts
+    with none loaded (tests/conftest.py clears the catalog snapshot for every test)."""
     registry.reset()
-    catalog_snapshot_clear()
 
 
 @pytest.fixture(autouse=True)
