@@ -84,6 +84,8 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 # requests made while it was down (answered 503), not the first ones after it is back.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, with a health check that polls the socket before it asks SELECT 1.
+    DATABASES["default"]["ENGINE"] = "recsite.db.postgresql"
     # An unreachable host fails a request in seconds (503) instead of holding a worker.
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
         "DATABASE_CONNECT_TIMEOUT", default=5
