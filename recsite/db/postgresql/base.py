@@ -1,4 +1,5 @@
-"""Django's PostgreSQL backend with a health check that needs no round trip when it can tell.
+"""Django's PostgreSQL backend with a health check that needs no round trip when it can tell,
+and a record of the connection's prepared statements (recsite.db.prepared).
 
 With CONN_HEALTH_CHECKS Django asks a kept connection `SELECT 1` before each request's first
 query: a round trip to the server and a statement on it, for every request. A server that ends
@@ -15,12 +16,21 @@ that request fails and the connection is replaced.
 from __future__ import annotations
 
 import select
+from typing import Any
 
 from django.db.backends.postgresql import base
 from psycopg2 import extensions
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    # Names of the server-side prepared statements of the open connection (recsite.db.prepared).
+    prepared_statements: set[str] | None = None
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        new = super().get_new_connection(conn_params)
+        self.prepared_statements = set()
+        return new
+
     def is_usable(self) -> bool:
         connection = self.connection
         if connection is None or connection.closed:
