@@ -32,6 +32,7 @@ from recommender.serializers import (
     TrainingRunCreateSerializer,
     TrainingRunSerializer,
     UserSerializer,
+    recommended_movies_data,
     validated_k_query,
 )
 from recommender.services.errors import BrokerUnavailable, ModelVersionError, TrainingAlreadyRunning
@@ -85,7 +86,7 @@ class MyRecommendationsApi(ApiViewMixin, APIView):
     def get(self, request: Request) -> Response:
         query = validated_k_query(RecommendationQuerySerializer, request.query_params)
         items = recommendations_for_user(request.user, query["k"], genre=query.get("genre"))
-        return Response(RecommendedMovieSerializer(items, many=True).data)
+        return Response(recommended_movies_data(items))
 
 
 class SimilarMoviesApi(ApiViewMixin, APIView):
@@ -117,7 +118,7 @@ class SimilarMoviesApi(ApiViewMixin, APIView):
         if movie is None:
             raise NotFound("No movie with this id.")
         items = similar_movies(movie, query["k"])
-        return Response(RecommendedMovieSerializer(items, many=True).data)
+        return Response(recommended_movies_data(items))
 
 
 # -- staff ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -38,6 +39,15 @@ class RecommendedMovieSerializer(serializers.Serializer):
             "source": item.source,
             "reason": item.reason,
         }
+
+
+_recommendation_representation = RecommendedMovieSerializer().to_representation
+
+
+def recommended_movies_data(items: Iterable[RecommendedMovie]) -> list[dict[str, Any]]:
+    """`RecommendedMovieSerializer(items, many=True).data` (a test holds them equal), without a
+    ListSerializer and a child serializer built for every response."""
+    return [_recommendation_representation(item) for item in items]
 
 
 class RecommendationQuerySerializer(serializers.Serializer):

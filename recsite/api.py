@@ -27,11 +27,12 @@ router.register("staff/model-versions", ModelVersionViewSet, basename="model-ver
 router.register("staff/users", UserViewSet, basename="user")
 
 v1 = [
+    # First: the endpoint every signed-in client calls most (none below matches its path).
+    path("me/recommendations/", MyRecommendationsApi.as_view(), name="my-recommendations"),
     *router.urls,
     re_path(
         rf"^movies/(?P<pk>{ID_REGEX})/similar/$", SimilarMoviesApi.as_view(), name="movie-similar"
     ),
-    path("me/recommendations/", MyRecommendationsApi.as_view(), name="my-recommendations"),
     path("me/profile/", MyProfileApi.as_view(), name="my-profile"),
     path("auth/token/", AuthTokenApi.as_view(), name="auth-token"),
     path("auth/signup/", SignUpApi.as_view(), name="auth-signup"),

@@ -10,12 +10,14 @@ from recsite.views import favicon
 # Both log-in forms count failures per client and name (ratings/throttle.py).
 admin.site.login = throttle_login(admin.site.login)
 
+# Django tries the patterns in order; the API, most of the traffic, is tried first (no pattern
+# below matches a path under api/).
 urlpatterns = [
+    path("api/", include("recsite.api")),
     path("accounts/login/", throttle_login(auth_views.LoginView.as_view()), name="login"),
     path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("api/", include("recsite.api")),
     path("staff/", include("recommender.urls")),
     path("", include("ratings.urls")),
     path("", include("catalog.urls")),

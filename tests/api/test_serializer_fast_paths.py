@@ -16,6 +16,7 @@ from recommender.serializers import (
     RecommendationQuerySerializer,
     RecommendedMovieSerializer,
     SimilarQuerySerializer,
+    recommended_movies_data,
     validated_k_query,
 )
 from recommender.serving.edge import RecommendedMovie
@@ -95,3 +96,14 @@ def test_the_k_query_fast_path_equals_the_serializer(serializer_class: type) -> 
             with pytest.raises(ValidationError) as refused:
                 validated_k_query(serializer_class, params)
             assert refused.value.detail == serializer.errors, query
+
+
+def test_the_list_fast_path_equals_the_list_serializer(movies: list[Movie]) -> None:
+    items = [
+        RecommendedMovie(movie=movie, score=0.5 - i / 10, source="ncf", reason=f"Because {i}")
+        for i, movie in enumerate(movies)
+    ]
+    fast = recommended_movies_data(items)
+    assert fast == RecommendedMovieSerializer(items, many=True).data
+    assert [row["movie"]["id"] for row in fast] == [m.pk for m in movies]  # order kept
+    assert recommended_movies_data([]) == []
