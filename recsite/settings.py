@@ -275,6 +275,8 @@ REST_FRAMEWORK = {
     # the browser's way in; the schema views pick their own renderers). DRF's renderer,
     # encoding with orjson.
     "DEFAULT_RENDERER_CLASSES": ["recsite.api_renderers.JSONRenderer"],
+    # DRF's negotiation, answering the usual Accept headers without parsing them.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "recsite.api_negotiation.ContentNegotiation",
     # Documents each operation's error answers (recsite/api_schema.py).
     "DEFAULT_SCHEMA_CLASS": "recsite.api_schema.ApiAutoSchema",
     # Page numbers; ?page_size= from 1 to 100, strictly checked.
