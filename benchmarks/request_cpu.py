@@ -52,7 +52,6 @@ def _steps(spent: dict[str, float]) -> None:
     from django.core.handlers.base import BaseHandler
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.urls.resolvers import URLResolver
-    from rest_framework import serializers
     from rest_framework.settings import api_settings
     from rest_framework.views import APIView
 
@@ -69,7 +68,7 @@ def _steps(spent: dict[str, float]) -> None:
     _timed(spent, api, "recommendations_for_user", "    recommendations_for_user")
     _timed(spent, selectors, "user_rating_stamp", "      rating stamp query")
     _timed(spent, selectors, "user_favourite_genre_ids", "      onboarding genres query")
-    _timed(spent, serializers.ListSerializer, "to_representation", "    serializer")
+    _timed(spent, api, "recommended_movies_data", "    serializer")
     _timed(spent, api_settings.DEFAULT_RENDERER_CLASSES[0], "render", "    JSON")
 
 
