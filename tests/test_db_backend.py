@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, connections, transaction
 from rest_framework.authtoken.models import Token
 
-from recommender.selectors import user_rating_stamp
+from recommender.selectors import user_favourite_genre_ids, user_rating_stamp
 from recsite.authentication import TokenAuthentication
 from recsite.db import prepared
 from tests.conftest import require_postgres
@@ -104,7 +104,12 @@ def test_the_hot_queries_are_prepared_once_per_connection(token_user) -> None:
     connection.close()  # a new connection: nothing prepared yet
     assert TokenAuthentication().authenticate_credentials(key)[0] == user
     assert user_rating_stamp(user_id=user.pk) == (0, None)
-    assert _prepared_here() == {"recsite_token_user", "recsite_rating_stamp"}
+    assert user_favourite_genre_ids(user_id=user.pk) == []
+    assert _prepared_here() == {
+        "recsite_token_user",
+        "recsite_rating_stamp",
+        "recsite_favourite_genres",
+    }
     assert connection.prepared_statements == _prepared_here()
     for _ in range(3):  # executed again, not prepared again (a second PREPARE would fail)
         assert TokenAuthentication().authenticate_credentials(key)[0] == user

@@ -1,12 +1,13 @@
 """Hot queries as server-side prepared statements on Postgres, plain statements elsewhere.
 
-Postgres plans every statement it is sent. The two queries every recommendation request makes
-(the token's user, the rating stamp) take longer to plan than to run: a join planned in about
-0.15 ms and run in 0.05. A statement prepared once per connection is planned once and then only
-executed. recsite.db.postgresql's connections remember which names they have prepared (a new
-connection starts with none); prepared statements outlive a rolled-back transaction, as
-Postgres keeps them for the session. A pooler in front of Postgres must keep sessions (PgBouncer
-in session mode, or transaction mode with max_prepared_statements; docs/deployment.md).
+Postgres plans every statement it is sent. The queries a recommendation request makes (the
+token's user and the rating stamp; a cold-start user's onboarding genres too) take longer to
+plan than to run: the token join is planned in about 0.15 ms and run in 0.05. A statement
+prepared once per connection is planned once and then only executed. recsite.db.postgresql's
+connections remember which names they have prepared (a new connection starts with none);
+prepared statements outlive a rolled-back transaction, as Postgres keeps them for the session.
+A pooler in front of Postgres must keep sessions (PgBouncer in session mode, or transaction mode
+with max_prepared_statements; docs/deployment.md).
 """
 
 from __future__ import annotations
