@@ -43,11 +43,34 @@ class RecommendedMovieSerializer(serializers.Serializer):
 
 _recommendation_representation = RecommendedMovieSerializer().to_representation
 
+# The dict of each RecommendedMovie served lately, keyed by the object's identity. A repeated
+# request is answered from the result memo (recommender.serving.edge), which hands back the same
+# immutable RecommendedMovie objects (frozen, their movies loaded once) for as long as the list
+# is fresh, so their dicts are built once too: writing 20 movies out was the largest step of
+# such a request after the database's. An entry holds its object, so an id is not reused while
+# its entry lives. The dicts are shared between responses: read-only once a view returns them.
+_DATA_MEMO_SIZE = 4096
+_data_memo: dict[int, tuple[RecommendedMovie, dict[str, Any]]] = {}
+
 
 def recommended_movies_data(items: Iterable[RecommendedMovie]) -> list[dict[str, Any]]:
     """`RecommendedMovieSerializer(items, many=True).data` (a test holds them equal), without a
-    ListSerializer and a child serializer built for every response."""
-    return [_recommendation_representation(item) for item in items]
+    ListSerializer and a child serializer built for every response, and each item's dict built
+    once while the result memo serves the same item (see _data_memo)."""
+    data = []
+    for item in items:
+        entry = _data_memo.get(id(item))
+        if entry is None or entry[0] is not item:
+            if len(_data_memo) >= _DATA_MEMO_SIZE:
+                _data_memo.clear()  # the lists still served rebuild theirs on their next request
+            entry = _data_memo[id(item)] = (item, _recommendation_representation(item))
+        data.append(entry[1])
+    return data
+
+
+def recommended_movies_data_clear() -> None:
+    """Forget the built dicts (tests, where a setting the dicts read may change)."""
+    _data_memo.clear()
 
 
 class RecommendationQuerySerializer(serializers.Serializer):

@@ -50,12 +50,12 @@ def thread_pools_restored() -> Iterator[None]:
 
 
 def _clear_process_caches() -> None:
-    """Forget what this process memorised of an earlier test's database: recommendation lists,
-    the catalog snapshot and the precompute's loaded model. All are keyed by ids or by a
-    (newest id, count) pair, and ids repeat between tests' databases (SQLite reuses them;
-    Postgres restarts sequences after a flush), so a memorised entry could match a new key. The
-    catalog snapshot is also trusted for a second without any check. Looked up, not imported:
-    the engine's tests run where Django is not installed."""
+    """Forget what this process memorised of an earlier test's database: recommendation lists
+    and their API dicts, the catalog snapshot and the precompute's loaded model. They are keyed
+    by ids, object identities or a (newest id, count) pair, and SQLite reuses ids between tests,
+    so a memorised entry could match a new key; the catalog snapshot is also trusted for a
+    second without any check. Looked up, not imported: the engine's tests run where Django is
+    not installed."""
     memo = sys.modules.get("recommender.serving.edge")
     if memo is not None:
         memo.result_memo_clear()
@@ -65,6 +65,9 @@ def _clear_process_caches() -> None:
     precompute = sys.modules.get("recommender.services.precompute")
     if precompute is not None:
         precompute.precompute_caches_clear()
+    serializers = sys.modules.get("recommender.serializers")
+    if serializers is not None:
+        serializers.recommended_movies_data_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -107,3 +107,41 @@ def test_the_list_fast_path_equals_the_list_serializer(movies: list[Movie]) -> N
     assert fast == RecommendedMovieSerializer(items, many=True).data
     assert [row["movie"]["id"] for row in fast] == [m.pk for m in movies]  # order kept
     assert recommended_movies_data([]) == []
+
+
+def test_an_item_served_again_reuses_its_dict_and_a_new_item_gets_its_own(
+    movies: list[Movie],
+) -> None:
+    item = RecommendedMovie(movie=movies[0], score=0.5, source="ncf", reason="Because")
+    first = recommended_movies_data([item])
+    again = recommended_movies_data([item])
+    assert again[0] is first[0]  # the memo's item: built once
+    assert again == RecommendedMovieSerializer([item], many=True).data
+
+    movies[0].title = "Renamed"  # a later list materialises new items from the database
+    renewed = RecommendedMovie(movie=movies[0], score=0.5, source="ncf", reason="Because")
+    assert recommended_movies_data([renewed])[0]["movie"]["title"] == "Renamed"
+    assert first[0]["movie"]["title"] != "Renamed"
+
+
+@pytest.mark.django_db
+def test_a_repeated_request_answers_the_same_json_and_a_new_rating_changes_it(
+    movies: list[Movie], settings
+) -> None:
+    from rest_framework.test import APIClient
+
+    from ratings.services import rating_upsert
+    from tests.factories import UserFactory
+
+    settings.RECSITE_RESULT_CACHE_SECONDS = 300
+    user = UserFactory()
+    client = APIClient()
+    client.force_authenticate(user)
+    first = client.get("/api/v1/me/recommendations/?k=3")
+    again = client.get("/api/v1/me/recommendations/?k=3")
+    assert first.status_code == again.status_code == 200
+    assert again.content == first.content
+    top = first.json()[0]["movie"]["id"]
+    rating_upsert(user=user, movie=Movie.objects.get(pk=top), score=5)
+    after = client.get("/api/v1/me/recommendations/?k=3")
+    assert top not in [row["movie"]["id"] for row in after.json()]  # rated: never recommended
