@@ -6,10 +6,6 @@ from typing import Any
 
 from rest_framework.negotiation import DefaultContentNegotiation
 
-# Accept headers that every renderer satisfies as it is ('*/*': DRF answers with the first
-# renderer's own media type) or that name the first renderer's media type exactly.
-_ANY = frozenset(("*/*",))
-
 
 class ContentNegotiation(DefaultContentNegotiation):
     """DefaultContentNegotiation, except that a request with no format override and an Accept
@@ -24,7 +20,8 @@ class ContentNegotiation(DefaultContentNegotiation):
         if renderers and not format_suffix:
             accept = request.META.get("HTTP_ACCEPT")
             first = renderers[0]
-            if (accept is None or accept in _ANY or accept == first.media_type) and (
+            # '*/*' (or none) takes any renderer, and DRF answers with the first one's own type.
+            if (accept is None or accept == "*/*" or accept == first.media_type) and (
                 self.settings.URL_FORMAT_OVERRIDE not in request.query_params
             ):
                 return first, first.media_type

@@ -49,6 +49,14 @@ def thread_pools_restored() -> Iterator[None]:
             os.environ[name] = value
 
 
+_PROCESS_CACHES = (
+    ("recommender.serving.edge", "result_memo_clear"),
+    ("recommender.coldstart", "catalog_snapshot_clear"),
+    ("recommender.services.precompute", "precompute_caches_clear"),
+    ("recommender.serializers", "recommended_movies_data_clear"),
+)
+
+
 def _clear_process_caches() -> None:
     """Forget what this process memorised of an earlier test's database: recommendation lists
     and their API dicts, the catalog snapshot and the precompute's loaded model. They are keyed
@@ -56,18 +64,10 @@ def _clear_process_caches() -> None:
     so a memorised entry could match a new key; the catalog snapshot is also trusted for a
     second without any check. Looked up, not imported: the engine's tests run where Django is
     not installed."""
-    memo = sys.modules.get("recommender.serving.edge")
-    if memo is not None:
-        memo.result_memo_clear()
-    coldstart = sys.modules.get("recommender.coldstart")
-    if coldstart is not None:
-        coldstart.catalog_snapshot_clear()
-    precompute = sys.modules.get("recommender.services.precompute")
-    if precompute is not None:
-        precompute.precompute_caches_clear()
-    serializers = sys.modules.get("recommender.serializers")
-    if serializers is not None:
-        serializers.recommended_movies_data_clear()
+    for module, clear in _PROCESS_CACHES:
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            getattr(loaded, clear)()
 
 
 @pytest.fixture(autouse=True)

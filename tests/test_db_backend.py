@@ -21,10 +21,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def kept() -> Iterator[object]:
-    """A second connection to the test database, in autocommit as between requests."""
+def on_postgres() -> None:
+    """What these tests check is the Postgres backend's."""
     if connection.vendor != "postgresql":
-        require_postgres("the health check under test is the Postgres backend's")
+        require_postgres("recsite.db.postgresql is the Postgres backend")
+
+
+@pytest.fixture
+def kept(on_postgres) -> Iterator[object]:
+    """A second connection to the test database, in autocommit as between requests."""
     wrapper = connections.create_connection("default")
     wrapper.ensure_connection()
     yield wrapper
@@ -43,9 +48,7 @@ def _backend_pid(wrapper) -> int:
         return int(cursor.fetchone()[0])
 
 
-def test_the_backend_is_ours_and_still_postgres() -> None:
-    if connection.vendor != "postgresql":
-        require_postgres("the backend under test is Postgres's")
+def test_the_backend_is_ours_and_still_postgres(on_postgres) -> None:
     assert type(connections["default"]).__module__ == "recsite.db.postgresql.base"
     assert connection.settings_dict["CONN_HEALTH_CHECKS"] is True
 
@@ -97,9 +100,7 @@ def token_user():
     return user, Token.objects.create(user=user).key
 
 
-def test_the_hot_queries_are_prepared_once_per_connection(token_user) -> None:
-    if connection.vendor != "postgresql":
-        require_postgres("prepared statements are Postgres's")
+def test_the_hot_queries_are_prepared_once_per_connection(on_postgres, token_user) -> None:
     user, key = token_user
     connection.close()  # a new connection: nothing prepared yet
     assert TokenAuthentication().authenticate_credentials(key)[0] == user
@@ -115,9 +116,9 @@ def test_the_hot_queries_are_prepared_once_per_connection(token_user) -> None:
         assert TokenAuthentication().authenticate_credentials(key)[0] == user
 
 
-def test_a_statement_prepared_in_a_rolled_back_transaction_is_still_there(token_user) -> None:
-    if connection.vendor != "postgresql":
-        require_postgres("prepared statements are Postgres's")
+def test_a_statement_prepared_in_a_rolled_back_transaction_is_still_there(
+    on_postgres, token_user
+) -> None:
     user, key = token_user
     connection.close()
 
@@ -132,9 +133,7 @@ def test_a_statement_prepared_in_a_rolled_back_transaction_is_still_there(token_
     assert TokenAuthentication().authenticate_credentials(key)[0] == user
 
 
-def test_a_new_connection_prepares_again(token_user) -> None:
-    if connection.vendor != "postgresql":
-        require_postgres("prepared statements are Postgres's")
+def test_a_new_connection_prepares_again(on_postgres, token_user) -> None:
     user, key = token_user
     TokenAuthentication().authenticate_credentials(key)
     old_pid = _backend_pid(connection)

@@ -12,26 +12,25 @@ with max_prepared_statements; docs/deployment.md).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from typing import Any
-
-from django.db import connection
 
 _PLACEHOLDER = re.compile(r"%s")
 
 
 def execute(cursor: Any, name: str, sql: str, params: Sequence[Any]) -> None:
-    """cursor.execute(sql, params) as the prepared statement `name` where the connection can
-    prepare (sql's `%s` placeholders become $1, $2, ...; it must have no other `%`)."""
-    prepared: set[str] | None = getattr(connection, "prepared_statements", None)
+    """cursor.execute(sql, params) as the prepared statement `name` where the cursor's
+    connection can prepare (sql's `%s` placeholders become $1, $2, ...; it must have no other
+    `%`)."""
+    prepared: set[str] | None = getattr(cursor.db, "prepared_statements", None)
     if prepared is None:
         cursor.execute(sql, params)
         return
     if name not in prepared:
-        numbered = iter(range(1, len(params) + 1))
-        cursor.execute(
-            f"PREPARE {name} AS " + _PLACEHOLDER.sub(lambda _: f"${next(numbered)}", sql)
-        )
+        numbers = itertools.count(1)
+        numbered = _PLACEHOLDER.sub(lambda _: f"${next(numbers)}", sql)
+        cursor.execute(f"PREPARE {name} AS {numbered}")
         prepared.add(name)
     cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})", params)
