@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.stack_independent  # own processes, settings and databases
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -17,6 +17,8 @@ import pytest
 
 from tests.deploy.conftest import Start
 
+pytestmark = pytest.mark.stack_independent  # own processes, settings and databases
+
 ROOT = Path(__file__).resolve().parents[2]
 PROCFILE_START = ROOT / "scripts" / "procfile_start.py"
 OWN_GROUP = ROOT / "scripts" / "own_group.py"

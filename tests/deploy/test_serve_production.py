@@ -20,6 +20,8 @@ import pytest
 
 from tests.deploy.conftest import Start
 
+pytestmark = pytest.mark.stack_independent  # own processes, settings and databases
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "serve_production.sh"
 SEED = """

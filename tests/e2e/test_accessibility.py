@@ -31,7 +31,12 @@ from tests.e2e.axe import axe_violations
 from tests.e2e.test_staff_dashboard import _staff_with_a_version
 from tests.factories import UserFactory
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+# Markup, contrast and focus: the same on either stack, which the page tests check on both.
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.stack_independent,
+]
 
 WIDTHS = {"desktop": (1440, 900), "phone": (390, 844)}
 

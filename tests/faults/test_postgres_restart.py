@@ -29,7 +29,7 @@ import pytest
 
 from tests.conftest import require_service
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.stack_independent]
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = """
