@@ -69,6 +69,18 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gmf-dim", type=int, default=default.gmf_dim)
     p.add_argument("--layers", type=_layers, default=default.mlp_layers, help=f"e.g. {layers}")
     p.add_argument("--l2", type=float, default=default.l2)
+    p.add_argument(
+        "--weight-decay",
+        type=float,
+        default=default.weight_decay,
+        help="Adam's coupled weight decay on the MLP tower's weight matrices",
+    )
+    p.add_argument(
+        "--lr-decay",
+        type=float,
+        default=default.lr_decay,
+        help="each epoch's learning rate is the last one's times this (1: constant)",
+    )
     p.add_argument("--negatives", type=int, default=default.negatives)
     p.add_argument(
         "--patience",
@@ -176,6 +188,8 @@ OPTION_FIELDS = {
     "batch_size": "batch_size",
     "epochs": "epochs",
     "l2": "l2",
+    "weight_decay": "weight_decay",
+    "lr_decay": "lr_decay",
     "patience": "patience",
     "top_k": "top_k",
     "selection": "select",

@@ -29,6 +29,10 @@ class NeuMFConfig:
     batch_size: int = 256
     epochs: int = 20
     l2: float = 0.0  # L2 penalty on the embedding rows of a batch
+    # Coupled weight decay on the MLP tower's weight matrices (torch.optim.Adam's weight_decay:
+    # each step adds weight_decay * W to their gradient); biases and the output layer are free.
+    weight_decay: float = 0.0
+    lr_decay: float = 1.0  # epoch e (from 0) of a phase trains at lr * lr_decay**e; 1 = constant
     dtype: Literal["float32", "float64"] = "float32"
     alpha: float = 0.5  # weight of GMF vs MLP when NeuMF starts from pre-trained towers
     patience: int | None = None  # early stopping on the selection metric; None trains all epochs
@@ -90,9 +94,11 @@ class NeuMFConfig:
         if not _is_number(self.lr) or not self.lr > 0:
             problems.append("lr must be a positive number")
         for name in ("l2", "weight_decay"):
-            value = getattr(self, name, 0.0)
+            value = getattr(self, name)
             if not _is_number(value) or not value >= 0:
                 problems.append(f"{name} must be zero or more")
+        if not _is_number(self.lr_decay) or not 0 < self.lr_decay <= 1:
+            problems.append("lr_decay must be in (0, 1]")
         if self.model not in ("neumf", "gmf", "mlp"):
             problems.append("model must be neumf, gmf or mlp")
         if self.dtype not in ("float32", "float64"):
@@ -147,6 +153,10 @@ class NeuMFModel(Protocol):
     def get_weights(self) -> dict[str, NDArray[np.floating]]: ...
 
     def set_weights(self, weights: dict[str, NDArray[np.floating]]) -> None: ...
+
+    def set_lr(self, lr: float) -> None:
+        """The learning rate of the steps from now on (config.lr until set)."""
+        ...
 
     def train_epoch(
         self,

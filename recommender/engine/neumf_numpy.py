@@ -63,6 +63,22 @@ def dense_names(config: NeuMFConfig) -> list[str]:
     return [name for name in shapes if name.startswith(("mlp_W", "mlp_b", "out_"))]
 
 
+def decay_vector(
+    config: NeuMFConfig, views: Mapping[str, FloatArray], flat: FloatArray
+) -> FloatArray | None:
+    """config.weight_decay at the MLP weight matrices' places in the flat dense buffer (`views`
+    are views of `flat`), zero at the biases and the output layer; None without weight decay."""
+    if not config.weight_decay:
+        return None
+    decay = np.zeros_like(flat)
+    start = 0
+    for name, view in views.items():
+        if name.startswith("mlp_W"):
+            decay[start : start + view.size] = config.weight_decay
+        start += view.size
+    return decay
+
+
 def init_weights(n_users: int, n_items: int, config: NeuMFConfig, *, seed: int) -> Weights:
     """Paper initialisation: embeddings N(0, 0.01), Glorot-uniform hidden layers, LeCun-uniform
     output layer, zero biases. Both backends start from this, so equal seeds give equal models."""
@@ -424,6 +440,8 @@ class NeuMFNumpy:
         self._towers = Towers(gd=self._gd, md=self._md, n_hidden=n_hidden, dense=self._views)
         self._dense_m = np.zeros_like(self._dense)
         self._dense_v = np.zeros_like(self._dense)
+        self._decay = decay_vector(config, self._views, self._dense)  # [n_dense] or None
+        self.lr = config.lr
         self._t = 0
         self._version = 0
         self._score_cache: tuple[int, ItemTerms] | None = None
@@ -503,11 +521,17 @@ class NeuMFNumpy:
 
     # -- optimizer -----------------------------------------------------------------------------
 
+    def set_lr(self, lr: float) -> None:
+        """The learning rate of the steps from now on (config.lr until set)."""
+        self.lr = lr
+
     def _adam_step(
         self, u: NDArray[np.int64], i: NDArray[np.int64], d_eu: FloatArray, d_ei: FloatArray
     ) -> None:
         self._t += 1
-        step_size, bc2_sqrt = adam_scalars(self.config.lr, self._t)
+        step_size, bc2_sqrt = adam_scalars(self.lr, self._t)
+        if self._decay is not None:  # torch's coupled weight_decay, on the MLP weights only
+            self._dense_grad += self._decay * self._dense
         rows_u, g_u = _row_sums(u, d_eu)
         rows_i, g_i = _row_sums(i, d_ei)
         lazy_adam_update(

@@ -110,6 +110,22 @@ class NeuMFTorch:
             self._params[name] = view.requires_grad_(True)
             start += size
         self._param_list = [self._params[n] for n in self._dense_names]
+        # torch's coupled weight_decay on the MLP weight matrices only: [n_dense] or None.
+        self._decay: torch.Tensor | None = None
+        if config.weight_decay:
+            self._decay = torch.cat(
+                [
+                    torch.full(
+                        (size,),
+                        config.weight_decay if name.startswith("mlp_W") else 0.0,
+                        dtype=self.dtype,
+                        device=self.device,
+                    )
+                    for name, size in zip(self._dense_names, sizes, strict=True)
+                ]
+            )
+        self.lr = config.lr
+        self._lr_dev = self._zeros() + config.lr  # the learning rate as seen by captured graphs
         self._user_m = torch.zeros_like(self._user_table)
         self._user_v = torch.zeros_like(self._user_table)
         self._item_m = torch.zeros_like(self._item_table)
@@ -220,10 +236,18 @@ class NeuMFTorch:
 
     # -- optimizer -----------------------------------------------------------------------------
 
+    def set_lr(self, lr: float) -> None:
+        """The learning rate of the steps from now on (config.lr until set)."""
+        self.lr = lr
+        self._lr_dev.fill_(lr)
+
+    def _decayed(self, d_dense: torch.Tensor) -> torch.Tensor:
+        return d_dense if self._decay is None else d_dense + self._decay * self._dense
+
     def _step_index(self, u: torch.Tensor, i: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         bce_sum, d_eu, d_ei, d_dense = self._batch_grads(u, i, y)
         self._t += 1
-        step_size = self.config.lr / (1.0 - ADAM_BETA1**self._t)
+        step_size = self.lr / (1.0 - ADAM_BETA1**self._t)
         bc2_sqrt = math.sqrt(1.0 - ADAM_BETA2**self._t)
         with torch.no_grad():
             _lazy_adam_index(
@@ -232,7 +256,14 @@ class NeuMFTorch:
             _lazy_adam_index(
                 self._item_table, self._item_m, self._item_v, i, d_ei, step_size, bc2_sqrt
             )
-            _adam(self._dense, self._dense_m, self._dense_v, d_dense, step_size, bc2_sqrt)
+            _adam(
+                self._dense,
+                self._dense_m,
+                self._dense_v,
+                self._decayed(d_dense),
+                step_size,
+                bc2_sqrt,
+            )
         return bce_sum
 
     def _step_masked(self, u: torch.Tensor, i: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -240,7 +271,7 @@ class NeuMFTorch:
         bce_sum, d_eu, d_ei, d_dense = self._batch_grads(u, i, y)
         with torch.no_grad():
             self._t_dev += 1.0
-            step_size = self.config.lr / (1.0 - torch.pow(ADAM_BETA1, self._t_dev))
+            step_size = self._lr_dev / (1.0 - torch.pow(ADAM_BETA1, self._t_dev))
             bc2_sqrt = torch.sqrt(1.0 - torch.pow(ADAM_BETA2, self._t_dev))
             _lazy_adam_masked(
                 self._user_table,
@@ -262,7 +293,14 @@ class NeuMFTorch:
                 step_size,
                 bc2_sqrt,
             )
-            _adam(self._dense, self._dense_m, self._dense_v, d_dense, step_size, bc2_sqrt)
+            _adam(
+                self._dense,
+                self._dense_m,
+                self._dense_v,
+                self._decayed(d_dense),
+                step_size,
+                bc2_sqrt,
+            )
         return bce_sum
 
     # -- training ------------------------------------------------------------------------------

@@ -259,10 +259,14 @@ class _EpochRunner:
             None if on_device else NegativeSampler(users, items, model.n_items, config.negatives)
         )
         self.rng = np.random.default_rng(seed)
+        self.epoch = 0
 
     def run(self) -> float:
-        """Train one epoch; its mean loss (NaN or inf when training diverged)."""
+        """Train one epoch, at config.lr * config.lr_decay**epoch; its mean loss (NaN or inf
+        when training diverged)."""
         config = self.config
+        self.model.set_lr(config.lr * config.lr_decay**self.epoch)
+        self.epoch += 1
         # Overflow on the way to a NaN is reported once, as TrainingDiverged, not as a
         # RuntimeWarning from every optimizer step.
         with np.errstate(over="ignore", invalid="ignore"):

@@ -8,8 +8,9 @@ configuration is then trained again on a fresh split per seed, and those runs' t
 reported as mean and standard deviation.
 
 The space (SPACE, below) follows He et al. (2017), section 4: predictive factors f tie the GMF
-size and the MLP tower (4f -> 2f -> f, embeddings of 2f each side), plus the learning rate, the
-L2 penalty on embedding rows, negatives per positive and the batch size.
+size and the MLP tower (4f -> 2f -> f, embeddings of 2f each side), plus the learning rate and
+its decay per epoch, the L2 penalty on embedding rows, weight decay on the MLP's weights,
+negatives per positive and the batch size.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ SPACE: dict[str, str] = {
     "factors": "one of 8, 16, 32, 64: gmf_dim = f, mlp_layers = (4f, 2f, f)",
     "lr": "log-uniform in [1e-4, 1e-2]",
     "l2": "log-uniform in [1e-7, 1e-2] (L2 on the embedding rows of each batch)",
+    "weight_decay": "log-uniform in [1e-7, 1e-2] (the MLP's weight matrices; not for GMF alone)",
+    "lr_decay": "uniform in [0.8, 1]: each epoch's learning rate is the last one's times this",
     "negatives": "integer in [1, 10]",
     "batch_size": "one of 128, 256, 512, 1024",
 }
@@ -49,12 +52,17 @@ BATCH_SIZES = (128, 256, 512, 1024)
 def suggest(trial: Any, base: NeuMFConfig) -> NeuMFConfig:
     """A configuration of SPACE drawn by an Optuna trial; other fields come from `base`."""
     f = int(trial.suggest_categorical("factors", FACTORS))
+    has_mlp = base.model != "gmf"
     return replace(
         base,
         gmf_dim=f,
         mlp_layers=(4 * f, 2 * f, f),
         lr=float(trial.suggest_float("lr", 1e-4, 1e-2, log=True)),
         l2=float(trial.suggest_float("l2", 1e-7, 1e-2, log=True)),
+        weight_decay=(
+            float(trial.suggest_float("weight_decay", 1e-7, 1e-2, log=True)) if has_mlp else 0.0
+        ),
+        lr_decay=float(trial.suggest_float("lr_decay", 0.8, 1.0)),
         negatives=int(trial.suggest_int("negatives", 1, 10)),
         batch_size=int(trial.suggest_categorical("batch_size", BATCH_SIZES)),
     )
