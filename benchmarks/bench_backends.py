@@ -5,19 +5,10 @@ from __future__ import annotations
 import os
 import sys
 
+from blas_threads import pin_threads
 
-def _threads_from_argv(argv: list[str]) -> str:
-    for k, arg in enumerate(argv):
-        if arg.startswith("--threads="):
-            return arg.split("=", 1)[1]
-        if arg == "--threads" and k + 1 < len(argv):
-            return argv[k + 1]
-    return "2"
-
-
-# BLAS reads its thread count once, when NumPy loads: set it before the import, not after.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, _threads_from_argv(sys.argv))
+# Same threads for every library in the comparison: set before NumPy loads (see blas_threads).
+pin_threads(sys.argv, default="2", override=False)
 
 import argparse  # noqa: E402
 import json  # noqa: E402

@@ -241,8 +241,13 @@ class NeuMFTorch:
         self.lr = lr
         self._lr_dev.fill_(lr)
 
-    def _decayed(self, d_dense: torch.Tensor) -> torch.Tensor:
-        return d_dense if self._decay is None else d_dense + self._decay * self._dense
+    def _dense_step(
+        self, d_dense: torch.Tensor, step_size: float | torch.Tensor, bc2_sqrt: float | torch.Tensor
+    ) -> None:
+        """Adam on the flat dense weights, with torch's coupled weight decay on the MLP's."""
+        if self._decay is not None:
+            d_dense = d_dense + self._decay * self._dense
+        _adam(self._dense, self._dense_m, self._dense_v, d_dense, step_size, bc2_sqrt)
 
     def _step_index(self, u: torch.Tensor, i: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         bce_sum, d_eu, d_ei, d_dense = self._batch_grads(u, i, y)
@@ -256,14 +261,7 @@ class NeuMFTorch:
             _lazy_adam_index(
                 self._item_table, self._item_m, self._item_v, i, d_ei, step_size, bc2_sqrt
             )
-            _adam(
-                self._dense,
-                self._dense_m,
-                self._dense_v,
-                self._decayed(d_dense),
-                step_size,
-                bc2_sqrt,
-            )
+            self._dense_step(d_dense, step_size, bc2_sqrt)
         return bce_sum
 
     def _step_masked(self, u: torch.Tensor, i: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -293,14 +291,7 @@ class NeuMFTorch:
                 step_size,
                 bc2_sqrt,
             )
-            _adam(
-                self._dense,
-                self._dense_m,
-                self._dense_v,
-                self._decayed(d_dense),
-                step_size,
-                bc2_sqrt,
-            )
+            self._dense_step(d_dense, step_size, bc2_sqrt)
         return bce_sum
 
     # -- training ------------------------------------------------------------------------------
