@@ -125,6 +125,7 @@ def recbole_epochs(
         text=True,
         check=False,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        cwd=folder,  # RecBole's trainer writes its TensorBoard logs to the working directory
     )
     if result.returncode != 0:
         sys.exit(f"RecBole failed:\n{result.stderr[-3000:]}")
