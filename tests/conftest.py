@@ -23,11 +23,11 @@ ENGINE_TESTS = Path(__file__).resolve().parent / "engine"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not SKIP_STACK_INDEPENDENT:
-        return
     skip = pytest.mark.skip(reason="stack-independent: it ran on CI's first stack")
     for item in items:
-        if item.get_closest_marker("stack_independent") or item.path.is_relative_to(ENGINE_TESTS):
+        if item.path.is_relative_to(ENGINE_TESTS):
+            item.add_marker(pytest.mark.stack_independent)
+        if SKIP_STACK_INDEPENDENT and item.get_closest_marker("stack_independent"):
             item.add_marker(skip)
 
 

@@ -63,20 +63,21 @@ def dense_names(config: NeuMFConfig) -> list[str]:
     return [name for name in shapes if name.startswith(("mlp_W", "mlp_b", "out_"))]
 
 
-def decay_vector(
-    config: NeuMFConfig, views: Mapping[str, FloatArray], flat: FloatArray
-) -> FloatArray | None:
-    """config.weight_decay at the MLP weight matrices' places in the flat dense buffer (`views`
-    are views of `flat`), zero at the biases and the output layer; None without weight decay."""
+def dense_decay(config: NeuMFConfig) -> NDArray[np.float64] | None:
+    """Per entry of the flat dense buffer (dense_names' order), the weight decay of torch's
+    coupled rule: config.weight_decay on the MLP's weight matrices, zero on the biases and the
+    output layer. [n_dense]; None without weight decay. Both backends take it from here."""
     if not config.weight_decay:
         return None
-    decay = np.zeros_like(flat)
-    start = 0
-    for name, view in views.items():
-        if name.startswith("mlp_W"):
-            decay[start : start + view.size] = config.weight_decay
-        start += view.size
-    return decay
+    shapes = weight_shapes(1, 1, config)
+    return np.concatenate(
+        [
+            np.full(
+                math.prod(shapes[name]), config.weight_decay if name.startswith("mlp_W") else 0.0
+            )
+            for name in dense_names(config)
+        ]
+    )
 
 
 def init_weights(n_users: int, n_items: int, config: NeuMFConfig, *, seed: int) -> Weights:
@@ -440,7 +441,8 @@ class NeuMFNumpy:
         self._towers = Towers(gd=self._gd, md=self._md, n_hidden=n_hidden, dense=self._views)
         self._dense_m = np.zeros_like(self._dense)
         self._dense_v = np.zeros_like(self._dense)
-        self._decay = decay_vector(config, self._views, self._dense)  # [n_dense] or None
+        decay = dense_decay(config)
+        self._decay = None if decay is None else decay.astype(self.dtype)  # [n_dense]
         self.lr = config.lr
         self._t = 0
         self._version = 0

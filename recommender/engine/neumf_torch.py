@@ -18,6 +18,7 @@ from recommender.engine.neumf_numpy import (
     ADAM_BETA2,
     ADAM_EPS,
     check_weights,
+    dense_decay,
     dense_names,
     init_weights,
     tower_dims,
@@ -110,20 +111,10 @@ class NeuMFTorch:
             self._params[name] = view.requires_grad_(True)
             start += size
         self._param_list = [self._params[n] for n in self._dense_names]
-        # torch's coupled weight_decay on the MLP weight matrices only: [n_dense] or None.
-        self._decay: torch.Tensor | None = None
-        if config.weight_decay:
-            self._decay = torch.cat(
-                [
-                    torch.full(
-                        (size,),
-                        config.weight_decay if name.startswith("mlp_W") else 0.0,
-                        dtype=self.dtype,
-                        device=self.device,
-                    )
-                    for name, size in zip(self._dense_names, sizes, strict=True)
-                ]
-            )
+        decay = dense_decay(config)  # torch's coupled weight_decay, MLP weight matrices only
+        self._decay = (
+            None if decay is None else torch.as_tensor(decay, dtype=self.dtype).to(self.device)
+        )  # [n_dense]
         self.lr = config.lr
         self._lr_dev = self._zeros() + config.lr  # the learning rate as seen by captured graphs
         self._user_m = torch.zeros_like(self._user_table)
